@@ -1,0 +1,238 @@
+"""Import of the released VIDM motion checkpoint, on state dicts laid out like the release.
+
+The official layout is generated here from the reference implementation's constructors
+(MKFMIKU/vidm cunet.UNetModel / EncoderUNetModel, mmediting SPyNet), independently of the
+package's own modules, so a wrong name mapping or a wrong architecture fails the test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+import torch
+
+from vidm_rt.checkpoint import CheckpointError, load_checkpoint
+from vidm_rt.config import VIDMConfig, preset
+from vidm_rt.models import MotionModel
+from vidm_rt.models.official import (
+    CheckpointImportError,
+    convert_official_state_dict,
+    load_official_motion,
+)
+
+Shape = tuple[int, ...]
+
+
+def _resblock(prefix: str, ch: int, out: int, frames: int, coords_hw: int | None) -> dict:
+    keys = {
+        f"{prefix}.in_layers.0.weight": (ch,), f"{prefix}.in_layers.0.bias": (ch,),
+        f"{prefix}.in_layers.2.weight": (out, ch, 3, 3), f"{prefix}.in_layers.2.bias": (out,),
+        f"{prefix}.emb_layers.linear_0.weight": (out, 4),
+        f"{prefix}.emb_layers.linear_0.bias": (out,),
+        f"{prefix}.emb_layers.linear_1.0.weight": (2 * out, out),
+        f"{prefix}.emb_layers.linear_1.0.bias": (2 * out,),
+        f"{prefix}.emb_layers.linear_1.2.weight": (2 * out, 2 * out),
+        f"{prefix}.emb_layers.linear_1.2.bias": (2 * out,),
+        f"{prefix}.emb_layers.out_norm.weight": (out,),
+        f"{prefix}.emb_layers.out_norm.bias": (out,),
+        f"{prefix}.emb_layers.out_rest.1.weight": (out, out, 3, 3),
+        f"{prefix}.emb_layers.out_rest.1.bias": (out,),
+    }
+    if out != ch:
+        keys[f"{prefix}.skip_connection.weight"] = (out, ch, 1, 1)
+        keys[f"{prefix}.skip_connection.bias"] = (out,)
+    if coords_hw is not None:  # lazily registered buffers of a model that has run once
+        keys[f"{prefix}.emb_layers.coords"] = (1, coords_hw, coords_hw, 2)
+        keys[f"{prefix}.emb_layers.new_coords"] = (1000, frames, 1, 1, 2)
+    return keys
+
+
+def _attention(prefix: str, ch: int) -> dict:
+    return {
+        f"{prefix}.norm.weight": (ch,), f"{prefix}.norm.bias": (ch,),
+        f"{prefix}.qkv.weight": (3 * ch, ch, 1), f"{prefix}.qkv.bias": (3 * ch,),
+        f"{prefix}.proj_out.weight": (ch, ch, 1), f"{prefix}.proj_out.bias": (ch,),
+    }
+
+
+def official_layout(cfg: VIDMConfig, with_coords: bool = True) -> dict[str, Shape]:
+    """Key -> shape of the released checkpoint's state dict for a motion model of `cfg`."""
+    u, size, frames = cfg.motion, cfg.image_size, cfg.train_frames
+    attn_ds = {size // r for r in u.attention_resolutions}
+    mc = u.model_channels
+    layout: dict[str, Shape] = {}
+
+    def down_path(root: str, in_ch: int) -> list[int]:
+        ch = mc * u.channel_mult[0]
+        layout[f"{root}.input_blocks.0.0.weight"] = (ch, in_ch, 3, 3)
+        layout[f"{root}.input_blocks.0.0.bias"] = (ch,)
+        chans, ds, idx, res = [ch], 1, 1, size
+        for level, mult in enumerate(u.channel_mult):
+            for _ in range(u.num_res_blocks):
+                hw = res if with_coords else None
+                layout.update(_resblock(f"{root}.input_blocks.{idx}.0", ch, mc * mult, frames, hw))
+                ch = mc * mult
+                if ds in attn_ds:
+                    layout.update(_attention(f"{root}.input_blocks.{idx}.1", ch))
+                chans.append(ch)
+                idx += 1
+            if level != len(u.channel_mult) - 1:
+                layout.update(_resblock(f"{root}.input_blocks.{idx}.0", ch, ch, frames, None))
+                chans.append(ch)
+                idx, ds, res = idx + 1, ds * 2, res // 2
+        return chans
+
+    down_path("encoder", 3)
+    chans = down_path("unet", 5)
+    ch = chans[-1]
+    ds = 2 ** (len(u.channel_mult) - 1)
+    layout.update(_resblock("unet.middle_block.0", ch, ch, frames, None))
+    layout.update(_attention("unet.middle_block.1", ch))
+    layout.update(_resblock("unet.middle_block.2", ch, ch, frames, None))
+    idx = 0
+    for level, mult in reversed(list(enumerate(u.channel_mult))):
+        for i in range(u.num_res_blocks + 1):
+            layout.update(_resblock(f"unet.output_blocks.{idx}.0", ch + chans.pop(), mc * mult,
+                                    frames, None))
+            ch = mc * mult
+            sub = 1
+            if ds in attn_ds:
+                layout.update(_attention(f"unet.output_blocks.{idx}.1", ch))
+                sub = 2
+            if level and i == u.num_res_blocks:
+                layout.update(_resblock(f"unet.output_blocks.{idx}.{sub}", ch, ch, frames, None))
+                ds //= 2
+            idx += 1
+    layout["unet.out.0.weight"] = (ch,)
+    layout["unet.out.0.bias"] = (ch,)
+    layout["unet.out.2.weight"] = (6, ch, 3, 3)
+    layout["unet.out.2.bias"] = (6,)
+
+    widths = (8, *cfg.flow.channels, 2)
+    kern = cfg.flow.kernel_size
+    for level in range(cfg.flow.levels):
+        for i, (cin, cout) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+            p = f"spynet.basic_module.{level}.basic_module.{i}.conv"
+            layout[f"{p}.weight"] = (cout, cin, kern, kern)
+            layout[f"{p}.bias"] = (cout,)
+    layout["spynet.mean"] = (1, 3, 1, 1)
+    layout["spynet.std"] = (1, 3, 1, 1)
+    return layout
+
+
+def official_state(cfg: VIDMConfig, device: str = "cpu", seed: int = 0) -> dict:
+    gen = torch.Generator().manual_seed(seed)
+    state = {}
+    for key, shape in official_layout(cfg).items():
+        if device == "meta":
+            state[f"module.{key}"] = torch.empty(shape, device="meta")
+        else:
+            state[f"module.{key}"] = torch.randn(shape, generator=gen) * 0.05
+    return state
+
+
+def test_clevrer128_layout_maps_one_to_one() -> None:
+    cfg = preset("clevrer128")
+    state = official_state(cfg, device="meta")
+    assert any(k.endswith(".new_coords") for k in state)
+    with torch.device("meta"):
+        target = MotionModel(cfg).state_dict()
+    converted = convert_official_state_dict(state, target)
+    assert set(converted) == set(target)
+    n_params = sum(v.numel() for k, v in converted.items() if not k.startswith("flow."))
+    n_flow = sum(v.numel() for k, v in converted.items() if k.startswith("flow."))
+    assert n_params == 148_615_046 + 44_122_880
+    assert n_flow == 1_440_306  # SPyNet with its ImageNet mean/std buffers
+
+
+def test_tiny_round_trip_places_every_tensor() -> None:
+    cfg = preset("tiny")
+    state = official_state(cfg)
+    _, model = load_official_motion({"ema_state_dict": state, "iters": 7},
+                                    train_frames=cfg.train_frames, cfg=cfg)
+    ours = model.state_dict()
+    # Spot-check the renamed tensors by value, from the official names.
+    pairs = {
+        "module.unet.input_blocks.1.0.emb_layers.linear_0.weight":
+            "unet.input_blocks.1.0.cond_norm.embed.weight",
+        "module.unet.input_blocks.1.0.emb_layers.linear_1.2.bias":
+            "unet.input_blocks.1.0.cond_norm.mlp.2.bias",
+        "module.encoder.input_blocks.2.0.emb_layers.out_norm.weight":
+            "encoder.input_blocks.2.0.cond_norm.norm.weight",
+        "module.unet.output_blocks.0.0.emb_layers.out_rest.1.weight":
+            "unet.output_blocks.0.0.out_layers.2.weight",
+        "module.spynet.basic_module.2.basic_module.4.conv.weight":
+            "flow.refiners.2.layers.8.weight",
+        "module.unet.middle_block.1.qkv.weight": "unet.middle_block.1.qkv.weight",
+    }
+    for theirs, mine in pairs.items():
+        torch.testing.assert_close(ours[mine], state[theirs])
+    dropped = [k for k in state if k.endswith(("coords", "new_coords"))]
+    assert dropped and len(ours) == len(state) - len(dropped)
+
+
+def test_imported_pgn_computes_the_reference_formula() -> None:
+    cfg = preset("tiny")
+    state = official_state(cfg, seed=1)
+    _, model = load_official_motion({"ema_state_dict": state, "iters": 1},
+                                    train_frames=cfg.train_frames, cfg=cfg)
+    p = "module.unet.input_blocks.1.0.emb_layers."
+    h = torch.randn(2, 32, 32, 32)
+    t, k = torch.tensor([10, 990]), torch.tensor([0, 15])
+    # Reference: coordinates [linspace_T[t], linspace_F[k], y, x] -> Linear -> sin -> MLP.
+    lin_t = torch.linspace(-1, 1, 1000)[t]
+    lin_k = torch.linspace(-1, 1, cfg.train_frames)[k]
+    ys, xs = torch.meshgrid(torch.linspace(-1, 1, 32), torch.linspace(-1, 1, 32), indexing="ij")
+    coords = torch.stack([lin_t[:, None, None].expand(2, 32, 32),
+                          lin_k[:, None, None].expand(2, 32, 32),
+                          ys.expand(2, 32, 32), xs.expand(2, 32, 32)], dim=-1)
+    f = torch.sin(coords @ state[p + "linear_0.weight"].T + state[p + "linear_0.bias"])
+    f = f @ state[p + "linear_1.0.weight"].T + state[p + "linear_1.0.bias"]
+    f = torch.nn.functional.silu(f)
+    f = f @ state[p + "linear_1.2.weight"].T + state[p + "linear_1.2.bias"]
+    scale, shift = f.permute(0, 3, 1, 2).chunk(2, dim=1)
+    gn = torch.nn.functional.group_norm(h, 32, state[p + "out_norm.weight"],
+                                        state[p + "out_norm.bias"])
+    expected = gn * (1 + scale) + shift
+    block = model.unet.input_blocks[1][0]
+    got = block.cond_norm(h, model.positional_code(t.float(), k.float()))
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda s: s.pop("module.unet.out.2.bias"), "no tensor for model key 'unet.out.2.bias'"),
+    (lambda s: s.__setitem__("module.unet.extra.weight", torch.zeros(1)),
+     "'module.unet.extra.weight'"),
+    (lambda s: s.__setitem__("module.unet.out.2.weight", torch.zeros(6, 1, 3, 3)),
+     "has shape (6, 1, 3, 3) but the model expects"),
+    (lambda s: s.__setitem__("module.head.weight", torch.zeros(1)), "not part of the VIDM"),
+])
+def test_import_fails_clearly(mutate, message: str) -> None:
+    cfg = preset("tiny")
+    state = official_state(cfg)
+    mutate(state)
+    with pytest.raises(CheckpointImportError, match=re.escape(message)):
+        load_official_motion({"ema_state_dict": state, "iters": 1}, cfg=cfg, train_frames=16)
+
+
+def test_wrong_architecture_names_first_mismatch(tmp_path) -> None:
+    # A tiny-layout release file read as clevrer128 (what `import-official` assumes).
+    path = tmp_path / "tiny_release.pth.tar"
+    torch.save({"ema_state_dict": official_state(preset("tiny")), "iters": 3}, path)
+    with pytest.raises(CheckpointError, match=r"tiny_release.pth.tar: checkpoint key 'module\."):
+        load_checkpoint(path)
+
+
+def test_train_frames_is_a_parameter_of_the_import() -> None:
+    cfg = dataclasses.replace(preset("tiny"), train_frames=128)
+    state = official_state(cfg)
+    for frames in (128, 64):
+        got_cfg, model = load_official_motion({"ema_state_dict": state, "iters": 1},
+                                              train_frames=frames, cfg=cfg)
+        assert got_cfg.train_frames == model.train_frames == frames
+    with pytest.raises(CheckpointImportError, match="no 'ema_state_dict'"):
+        load_official_motion({"state_dict": state, "iters": 1}, cfg=cfg)
+    _, raw = load_official_motion({"state_dict": state, "iters": 1}, cfg=cfg, use_ema=False)
+    assert raw.train_frames == 128

@@ -1,0 +1,172 @@
+"""Writing generated videos: .npy, a folder of PNG frames, .gif or .mp4 (numpy only at import).
+
+Every writer produces its output under a temporary name and renames it into place, so a failure
+never leaves a half-written file behind. PNG frames need nothing beyond numpy and zlib; .gif needs
+Pillow and .mp4 needs imageio with ffmpeg (`pip install 'vidm-rt[video]'`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import tempfile
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+FORMATS = (".npy", ".gif", ".mp4", "dir/")
+
+
+def to_uint8(frames: np.ndarray) -> np.ndarray:
+    """(..., 3, H, W) float in [-1, 1] -> (..., H, W, 3) uint8."""
+    x = np.clip((np.asarray(frames, dtype=np.float32) + 1.0) * 127.5 + 0.5, 0, 255)
+    return np.moveaxis(x.astype(np.uint8), -3, -1)
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """Encode an (H, W, 3) uint8 image as PNG."""
+    h, w, c = image.shape
+    if c != 3 or image.dtype != np.uint8:
+        raise ValueError("png_bytes expects an (H, W, 3) uint8 image")
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF
+        )
+
+    rows = np.concatenate([np.zeros((h, 1), np.uint8), image.reshape(h, w * 3)], axis=1)
+    header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _atomic(path: Path, write: Callable[[Path], None], is_dir: bool = False) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    target = tmp if is_dir else tmp / path.name
+    try:
+        write(target)
+        if is_dir:
+            if path.exists():
+                shutil.rmtree(path)
+            os.replace(tmp, path)
+        else:
+            os.replace(target, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_gif(frames: np.ndarray, path: Path, fps: float) -> None:
+    try:
+        from PIL import Image
+    except ImportError:
+        raise ValueError("writing .gif needs Pillow: pip install 'vidm-rt[video]'") from None
+    images = [Image.fromarray(f) for f in frames]
+    images[0].save(path, format="GIF", save_all=True, append_images=images[1:],
+                   duration=max(1, round(1000 / fps)), loop=0)
+
+
+def _write_mp4(frames: np.ndarray, path: Path, fps: float) -> None:
+    try:
+        import imageio.v2 as imageio
+    except ImportError:
+        raise ValueError(
+            "writing .mp4 needs imageio-ffmpeg: pip install 'vidm-rt[video]'"
+        ) from None
+    # macro_block_size=1 keeps small frames (32x32) unpadded.
+    with imageio.get_writer(path, format="FFMPEG", fps=fps, codec="libx264",
+                            macro_block_size=1) as writer:
+        for f in frames:
+            writer.append_data(f)
+
+
+def _write_frames_dir(frames: np.ndarray, path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    for i, f in enumerate(frames):
+        (path / f"frame{i:05d}.png").write_bytes(png_bytes(f))
+
+
+def output_kind(path: str | Path) -> str:
+    """'.npy', '.gif', '.mp4' or 'dir/' (a path ending in a separator or without a suffix)."""
+    s = str(path)
+    if s.endswith(("/", os.sep)) or Path(s).suffix == "":
+        return "dir/"
+    suffix = Path(s).suffix.lower()
+    if suffix not in FORMATS:
+        raise ValueError(
+            f"{path}: unknown output format {suffix!r}: use .npy, .gif, .mp4 or a folder/"
+        )
+    return suffix
+
+
+def write_video(path: str | Path, video: np.ndarray, fps: float = 8.0) -> list[Path]:
+    """Write (B, F, 3, H, W) or (F, 3, H, W) frames in [-1, 1]; returns the paths written.
+
+    .npy keeps the float array as it is (all videos in one file). Other formats write one output
+    per video, suffixed _v0, _v1, ... when B > 1.
+    """
+    video = np.asarray(video, dtype=np.float32)
+    if video.ndim == 4:
+        video = video[None]
+    if video.ndim != 5 or video.shape[2] != 3:
+        raise ValueError(f"expected (B, F, 3, H, W) frames, got shape {video.shape}")
+    kind = output_kind(path)
+    path = Path(path)
+    if kind == ".npy":
+        _atomic(path, lambda p: np.save(p, video if len(video) > 1 else video[0]))
+        return [path]
+    written = []
+    for b, frames in enumerate(to_uint8(video)):
+        target = path if len(video) == 1 else path.with_name(
+            f"{path.stem}_v{b}{path.suffix}"
+        )
+        if kind == "dir/":
+            _atomic(target, lambda p, f=frames: _write_frames_dir(f, p), is_dir=True)
+        elif kind == ".gif":
+            _atomic(target, lambda p, f=frames: _write_gif(f, p, fps))
+        else:
+            _atomic(target, lambda p, f=frames: _write_mp4(f, p, fps))
+        written.append(target)
+    return written
+
+
+def read_image(path: str | Path, size: int) -> np.ndarray:
+    """An image file (.npy (3, H, W) in [-1, 1], or PNG/JPEG) -> (3, size, size) float32 in [-1, 1].
+
+    Images must already be size x size: a wrong size is an error, not a silent resize.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such image file")
+    if path.suffix.lower() == ".npy":
+        try:
+            arr = np.load(path, allow_pickle=False).astype(np.float32)
+        except (ValueError, OSError) as e:
+            raise ValueError(f"{path}: not a readable .npy array ({e})") from None
+        if arr.ndim == 4 and arr.shape[0] == 1:
+            arr = arr[0]
+    else:
+        try:
+            from PIL import Image
+        except ImportError:
+            raise ValueError("reading images needs Pillow: pip install 'vidm-rt[video]'") from None
+        try:
+            with Image.open(path) as im:
+                rgb = np.asarray(im.convert("RGB"), dtype=np.float32)
+        except OSError as e:
+            raise ValueError(f"{path}: not a readable image ({e})") from None
+        arr = np.moveaxis(rgb, -1, 0) / 127.5 - 1.0
+    if arr.shape != (3, size, size):
+        raise ValueError(
+            f"{path}: image has shape {arr.shape} but the model needs (3, {size}, {size}) "
+            f"(an RGB {size}x{size} image)"
+        )
+    return arr

@@ -190,5 +190,14 @@ def info(what: str) -> None:
         click.echo(f"{role}: {total:,} parameters{parts}")
 
 
+def _register_train() -> None:
+    from .train import train_command  # light: the training code imports torch when it runs
+
+    main.add_command(train_command)
+
+
+_register_train()
+
+
 if __name__ == "__main__":
     main()

@@ -7,6 +7,7 @@ runtime commands work on a runtime-only install.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -155,12 +156,177 @@ def import_official(checkpoint: Path, out: Path, train_frames: int, raw: bool) -
     click.echo(f"wrote {out}: motion model, {n:,} parameters, train_frames={train_frames}")
 
 
+BUNDLED_MODEL = Path(__file__).parent / "assets" / "demo-tiny.safetensors"
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("VIDM_RT_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "vidm-rt")
+    return Path(base)
+
+
+def default_engine(batch: int, say: Callable[[str], None]) -> Path:
+    """The bundled demo model, exported once per batch size into the cache folder."""
+    from .manifest import ManifestError, load_manifest, sha256_file
+
+    if not BUNDLED_MODEL.is_file():
+        raise ValueError("no bundled model in this installation: pass --engine DIR "
+                         "(create one with `vidm-rt export CKPT`)")
+    name = f"demo-tiny-b{batch}-{sha256_file(BUNDLED_MODEL)[:12]}"
+    engine = _cache_dir() / name
+    try:
+        load_manifest(engine)
+        return engine
+    except ManifestError:
+        pass
+    from .export import ExportOptions, export_checkpoint
+
+    say(f"exporting the bundled model once into {engine} ...")
+    export_checkpoint(BUNDLED_MODEL, ExportOptions(name=name, out_dir=engine.parent, batch=batch,
+                                                   frames=16), progress=say)
+    return engine
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--name", help="Export folder name (default: <checkpoint>-<sampler><steps>).")
+@click.option("--out-dir", default="export", show_default=True, type=click.Path(path_type=Path),
+              help="Parent folder of the export.")
+@click.option("--height", type=click.IntRange(8), help="Frame height (default: the model's).")
+@click.option("--width", type=click.IntRange(8), help="Frame width (default: the model's).")
+@click.option("--frames", type=click.IntRange(1),
+              help="Default video length (default: the training length).")
+@click.option("--batch", default=1, show_default=True, type=click.IntRange(1),
+              help="Videos per run: graphs have static shapes.")
+@click.option("--sampler", default="dpmpp2m", show_default=True, type=SAMPLER_CHOICE)
+@click.option("--steps", default=20, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--eta", default=0.0, show_default=True, type=click.FloatRange(0.0),
+              help="DDIM eta.")
+@click.option("--opset", default=18, show_default=True, type=click.IntRange(18),
+              help="ONNX opset (18 is the lowest torch's exporter writes).")
+@click.option("--frame-index", default="clamp", show_default=True,
+              type=click.Choice(["clamp", "extrapolate"]),
+              help="Frame code past the training length: hold k at F-2, or keep counting.")
+@click.option("--train-frames", type=click.IntRange(2),
+              help="F of the official checkpoint's frame code (default 128).")
+@user_errors
+def export(checkpoint: Path, name: str | None, out_dir: Path, height: int | None,
+           width: int | None, frames: int | None, batch: int, sampler: str, steps: int,
+           eta: float, opset: int, frame_index: str, train_frames: int | None) -> None:
+    """Export a checkpoint to ONNX (content, flow, motion, sampler update) and validate it."""
+    from .export import ExportOptions, export_checkpoint
+
+    stem = checkpoint.name.split(".")[0]
+    name = name or f"{stem}-{sampler}{steps}"
+    options = ExportOptions(name=name, out_dir=out_dir, batch=batch, frames=frames,
+                            sampler=sampler, steps=steps, eta=eta, opset=opset,
+                            frame_index=frame_index, height=height, width=width)
+    path, errors = export_checkpoint(checkpoint, options, train_frames=train_frames,
+                                     progress=lambda msg: click.echo(msg, err=True))
+    for graph, err in errors.items():
+        click.echo(f"{graph:8s} max relative error vs PyTorch {err:.2e}")
+    click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.option("--engine", type=click.Path(path_type=Path),
+              help="Export or engine directory (default: the bundled demo model).")
+@click.option("--backend", default="onnxruntime", show_default=True,
+              type=click.Choice(["onnxruntime", "torch"]))
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:N].")
+@click.option("--frames", type=click.IntRange(1), help="Frames per video (default: the export's).")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**64 - 1))
+@click.option("--batch", type=click.IntRange(1),
+              help="Videos per run; must match the engine's (default: the engine's).")
+@click.option("--first-frame", type=click.Path(dir_okay=False, path_type=Path),
+              help="Image (PNG/JPEG or .npy) to use as frame 0 (image-to-video).")
+@click.option("--out", default="video.gif", show_default=True, type=click.Path(path_type=Path),
+              help="video.mp4, video.gif, video.npy or a folder/ of PNG frames.")
+@click.option("--fps", default=8.0, show_default=True, type=click.FloatRange(min=0.1))
+@click.option("--threads", type=click.IntRange(1), help="CPU threads (default: all).")
+@user_errors
+def generate(engine: Path | None, backend: str, device: str, frames: int | None, seed: int,
+             batch: int | None, first_frame: Path | None, out: Path, fps: float,
+             threads: int | None) -> None:
+    """Generate videos from an exported model with the static-schedule runtime."""
+    import numpy as np
+
+    from .runtime import VideoGenerator
+    from .video import output_kind, read_image, write_video
+
+    output_kind(out)
+    if engine is None:
+        engine = default_engine(batch or 1, lambda msg: click.echo(msg, err=True))
+    gen = VideoGenerator(engine, backend=backend, device=device, threads=threads)
+    if batch is not None and batch != gen.batch:
+        raise ValueError(f"{engine} was exported for batch {gen.batch}: export again with "
+                         f"--batch {batch}, or leave --batch out")
+    first = read_image(first_frame, gen.height) if first_frame is not None else None
+    if first is not None and first.shape != gen.image_shape:
+        raise ValueError(f"{first_frame}: needs shape {gen.image_shape}, got {first.shape}")
+    frames = frames or gen.default_frames
+    steps = frames * gen.table.steps - (gen.table.steps if first is not None else 0)
+    chunks = []
+    with click.progressbar(length=steps, label=f"{frames} frames x {gen.table.steps} steps",
+                           file=sys.stderr) as bar:
+        for frame in gen.generate(frames, seed=seed, first_frame=first,
+                                  on_step=lambda: bar.update(1)):
+            chunks.append(frame)
+    for path in write_video(out, np.stack(chunks, axis=1), fps=fps):
+        click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.option("--engine", type=click.Path(path_type=Path),
+              help="Export or engine directory (default: the bundled demo model).")
+@click.option("--backends", default="onnxruntime,torch", show_default=True,
+              help="Comma-separated backends to time.")
+@click.option("--frames", default=6, show_default=True, type=click.IntRange(2))
+@click.option("--repeats", default=3, show_default=True, type=click.IntRange(1))
+@click.option("--warmup", default=1, show_default=True, type=click.IntRange(0))
+@click.option("--reference-steps", default=100, show_default=True, type=click.IntRange(0),
+              help="Steps of the reference loop (ancestral, flow every step); 0 skips it.")
+@click.option("--threads", type=click.IntRange(1), help="CPU threads for every backend.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the results as JSON.")
+@user_errors
+def bench(engine: Path | None, backends: str, frames: int, repeats: int, warmup: int,
+          reference_steps: int, threads: int | None, json_path: Path | None) -> None:
+    """Time one video on each backend and on the reference's own loop, in one run."""
+    import json
+
+    from .bench import format_table, run_bench
+
+    if engine is None:
+        engine = default_engine(1, lambda msg: click.echo(msg, err=True))
+    names = [b.strip() for b in backends.split(",") if b.strip()]
+    report = run_bench(engine, names, frames, repeats, warmup, reference_steps, threads,
+                       log=lambda msg: click.echo(msg, err=True))
+    click.echo(format_table(report))
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report, indent=2))
+        click.echo(f"wrote {json_path}")
+
+
 @main.command()
 @click.argument("what")
 @user_errors
 def info(what: str) -> None:
-    """Describe a checkpoint file or a preset name: config and parameter counts."""
+    """Describe a checkpoint, an export/engine directory, or a preset: config and sizes."""
     from .config import PRESETS, preset
+
+    if Path(what).is_dir():
+        import json
+
+        from .manifest import load_manifest
+
+        manifest = load_manifest(what)
+        click.echo(json.dumps({k: v for k, v in manifest.items() if k != "sampler"}, indent=2))
+        table = manifest["sampler"]
+        click.echo(f"sampler: {table['sampler']}, {table['steps']} steps, spacing "
+                   f"{table['spacing']}, eta {table['eta']}")
+        return
 
     if what in PRESETS and not Path(what).exists():
         import torch

@@ -20,7 +20,7 @@ import torch
 
 from . import noise
 from .models import ContentModel, MotionModel, split_output
-from .schedule import SamplerTable, apply_update
+from .schedule import SamplerTable, apply_update, frame_index
 
 
 def denoise_frame(
@@ -52,12 +52,14 @@ def sample_video(
     batch: int = 1,
     first_video: int = 0,
     recompute_flow: bool = False,
+    frame_index_policy: str = "clamp",
     device: str | torch.device = "cpu",
 ) -> Iterator[torch.Tensor]:
     """Yield frames (B, 3, H, W) in [-1, 1] one by one, frame 0 first.
 
     Frame 0 is `first_frame` (B or 1, 3, H, W) when given, else the content model's sample.
     Videos are numbered first_video .. first_video + batch - 1 for the noise addressing.
+    Frame f >= 1 uses the frame index `frame_index(f, F, frame_index_policy)`.
     """
     if frames < 1:
         raise ValueError("frames must be at least 1")
@@ -85,7 +87,8 @@ def sample_video(
     shape = tuple(x_first.shape[1:])
     x_prev = x_first
     for f in range(1, frames):
-        k = torch.full((batch,), float(f), dtype=torch.float32, device=device)
+        k_f = frame_index(f, motion.train_frames, frame_index_policy)
+        k = torch.full((batch,), float(k_f), dtype=torch.float32, device=device)
         model_fn = _motion_fn(motion, k, x_prev, x_first, recompute_flow)
         x_prev = denoise_frame(model_fn, table, noise_for(f, shape))
         yield x_prev

@@ -1,0 +1,201 @@
+"""Export to ONNX and the static-schedule runtime, against the PyTorch reference."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from vidm_rt.checkpoint import save_checkpoint
+from vidm_rt.cli import main
+from vidm_rt.export import ExportError, ExportOptions, export_checkpoint
+from vidm_rt.manifest import ManifestError, load_manifest
+from vidm_rt.reference import generate_video
+from vidm_rt.runtime import VideoGenerator
+from vidm_rt.schedule import frame_index, sampler_table
+
+
+def psnr_per_frame(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(B, F, C, H, W) videos in [-1, 1] -> PSNR of each frame over the batch, in dB."""
+    mse = ((a.astype(np.float64) - b) ** 2).mean(axis=(0, 2, 3, 4))
+    return 10 * np.log10(4.0 / np.maximum(mse, 1e-30))
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, tiny_models):
+    cfg, content, motion = tiny_models
+    root = tmp_path_factory.mktemp("export")
+    ckpt = save_checkpoint(root / "tiny.safetensors", cfg, content, motion)
+    path, errors = export_checkpoint(
+        ckpt, ExportOptions(name="tiny", out_dir=root, sampler="dpmpp2m", steps=4, frames=16))
+    return path, errors
+
+
+def test_export_writes_a_verified_manifest(exported) -> None:
+    path, errors = exported
+    manifest = load_manifest(path)
+    assert set(manifest["graphs"]) == {"content", "flow", "motion", "update"}
+    assert set(manifest["files"]) == {"content.onnx", "flow.onnx", "motion.onnx", "update.onnx",
+                                      "model.safetensors"}
+    assert manifest["graphs"]["motion"]["inputs"]["flow"]["shape"] == [1, 2, 32, 32]
+    assert manifest["versions"]["onnx_opset"] == 18
+    assert all(err < 1e-4 for err in errors.values()), errors
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no temp leftovers
+
+
+@pytest.mark.parametrize("sampler", ["ancestral", "ddim", "dpmpp2m"])
+def test_onnxruntime_equals_torch_reference(exported, tiny_models, sampler: str) -> None:
+    _, content, motion = tiny_models
+    table = sampler_table(sampler, 4)
+    gen = VideoGenerator(exported[0], table=table)
+    video = np.stack(list(gen.generate(16, seed=11)), axis=1)
+    ref = generate_video(motion, table, 16, content=content, seed=11).numpy()
+    psnr = psnr_per_frame(video, ref)
+    assert psnr.min() >= 50, psnr
+    assert np.abs(video).max() <= 1.0
+
+
+def test_torch_backend_runs_the_same_schedule(exported) -> None:
+    ort_video = np.stack(list(VideoGenerator(exported[0]).generate(4, seed=2)), axis=1)
+    torch_video = np.stack(list(VideoGenerator(exported[0], backend="torch").generate(4, seed=2)),
+                           axis=1)
+    assert psnr_per_frame(ort_video, torch_video).min() >= 50
+
+
+def test_buffers_are_not_reallocated_across_steps(exported) -> None:
+    gen = VideoGenerator(exported[0])
+    before = gen.backend.buffer_identities()
+    arrays = {name: id(a) for name, a in gen.backend.arrays.items()}
+    seen = []
+    for _ in gen.generate(3, seed=0, on_step=lambda: seen.append(gen.backend.buffer_identities())):
+        pass
+    assert len(seen) == 3 * gen.table.steps
+    assert all(ids == before for ids in seen)
+    assert {name: id(a) for name, a in gen.backend.arrays.items()} == arrays
+
+
+def test_frames_past_the_training_length(exported) -> None:
+    assert [frame_index(f, 16) for f in (1, 14, 15, 40)] == [1, 14, 14, 14]
+    assert frame_index(40, 16, "extrapolate") == 40
+    frames = list(VideoGenerator(exported[0]).generate(20, seed=1))
+    assert len(frames) == 20 and all(np.isfinite(f).all() for f in frames)
+
+
+def test_image_to_video_and_batch_addressing(exported, tiny_models, tmp_path) -> None:
+    first = np.random.default_rng(0).uniform(-1, 1, (3, 32, 32)).astype(np.float32)
+    frames = list(VideoGenerator(exported[0]).generate(3, seed=4, first_frame=first))
+    np.testing.assert_array_equal(frames[0][0], first)
+    with pytest.raises(ValueError, match="first frame has shape"):
+        next(VideoGenerator(exported[0]).generate(2, first_frame=np.zeros((3, 16, 16))))
+
+
+def test_runtime_never_imports_torch(exported) -> None:
+    code = textwrap.dedent(f"""
+        import sys, importlib
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name == "torch" or name.startswith("torch."):
+                    raise ImportError("torch is blocked")
+        sys.meta_path.insert(0, Block())
+        from vidm_rt.runtime import VideoGenerator
+        frames = list(VideoGenerator({str(exported[0])!r}).generate(3, seed=0))
+        assert len(frames) == 3 and frames[2].shape == (1, 3, 32, 32)
+        assert "torch" not in sys.modules
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+def test_bad_engine_directories(exported, tmp_path) -> None:
+    with pytest.raises(ManifestError, match="no such engine directory"):
+        VideoGenerator(tmp_path / "missing")
+    bad = tmp_path / "tampered"
+    shutil.copytree(exported[0], bad)
+    with open(bad / "motion.onnx", "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(ManifestError, match="motion.onnx does not match its sha256"):
+        VideoGenerator(bad)
+    old = tmp_path / "old"
+    shutil.copytree(exported[0], old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    manifest["format_version"] = 0
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ManifestError, match="export the model again"):
+        VideoGenerator(old)
+    (old / "manifest.json").write_text("{not json")
+    with pytest.raises(ManifestError, match="not valid JSON"):
+        VideoGenerator(old)
+
+
+def test_failed_validation_leaves_nothing(tiny_models, tmp_path, monkeypatch) -> None:
+    import vidm_rt.export as export_mod
+
+    cfg, content, motion = tiny_models
+    ckpt = save_checkpoint(tmp_path / "m.safetensors", cfg, motion=motion)
+    monkeypatch.setitem(export_mod.TOLERANCE, "flow", -1.0)
+    with pytest.raises(ExportError, match="flow error"):
+        export_checkpoint(ckpt, ExportOptions(name="bad", out_dir=tmp_path / "out", steps=2))
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_cli_generate_and_errors(exported, tmp_path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "v.npy"
+    result = runner.invoke(main, ["generate", "--engine", str(exported[0]), "--frames", "3",
+                                  "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert np.load(out).shape == (3, 3, 32, 32)
+    for args, message in [
+        (["--batch", "2"], "exported for batch 1"),
+        (["--out", str(tmp_path / "v.xyz")], "unknown output format"),
+        (["--engine", str(tmp_path / "none")], "no such engine directory"),
+        (["--backend", "torch", "--device", "nope"], "device"),
+    ]:
+        full = ["generate", "--engine", str(exported[0]), "--frames", "2", "--out",
+                str(tmp_path / "x.npy"), *args]
+        result = runner.invoke(main, full)
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "x.npy").exists()
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = runner.invoke(main, ["generate", "--engine", str(exported[0]), "--frames", "2",
+                                  "--out", str(blocker / "v.npy")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_bench_writes_the_documented_json(exported, tmp_path) -> None:
+    result = CliRunner().invoke(main, [
+        "bench", "--engine", str(exported[0]), "--frames", "2", "--repeats", "1", "--warmup", "0",
+        "--reference-steps", "2", "--json", str(tmp_path / "b.json")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "b.json").read_text())
+    assert {"machine", "date", "preset", "frames", "batch", "results"} <= set(report)
+    backends = [r["backend"] for r in report["results"]]
+    assert backends == ["onnxruntime", "torch", "reference-loop"]
+    for row in report["results"]:
+        assert {"backend", "precision", "sampler", "steps", "ms_per_step", "ms_per_frame",
+                "frames_per_s", "peak_rss_mb", "speedup_vs_reference_loop"} <= set(row)
+        assert row["ms_per_frame"] > 0
+
+
+def _has_cuda_ep() -> bool:
+    import onnxruntime
+
+    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _has_cuda_ep(), reason="onnxruntime has no CUDA execution provider here")
+def test_onnxruntime_cuda_equals_cpu(exported) -> None:
+    cpu = np.stack(list(VideoGenerator(exported[0]).generate(3, seed=0)), axis=1)
+    gpu = np.stack(list(VideoGenerator(exported[0], device="cuda").generate(3, seed=0)), axis=1)
+    assert psnr_per_frame(cpu, gpu).min() >= 45

@@ -1,0 +1,133 @@
+"""`vidm-rt bench`: the same video on every backend and on the reference's own loop, in one run.
+
+Each configuration gets warm-up runs, then `repeats` timed runs; the median is reported. Rows:
+    onnxruntime / torch   the engine's schedule (sampler, steps) on that backend
+    reference-loop        torch eager with the flow recomputed at every step and the reference
+                          sampler (ancestral, 100 steps): what the original implementation runs
+ms_per_step times one motion denoiser launch alone (flow excluded), ms_per_frame a whole motion
+frame. Only ratios measured in the same run are meaningful: the machines are noisy.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _median_ms(fn: Callable[[], Any], repeats: int, warmup: int) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def machine_info(threads: int | None) -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": None, "threads": threads,
+            "python": platform.python_version()}
+
+
+def run_bench(engine_dir: Path, backends: list[str], frames: int, repeats: int, warmup: int,
+              reference_steps: int, threads: int | None, seed: int = 0,
+              log: Callable[[str], None] = print) -> dict[str, Any]:
+    from .runtime import VideoGenerator
+
+    results = []
+    manifest = None
+    for backend in backends:
+        gen = VideoGenerator(engine_dir, backend=backend, threads=threads)
+        manifest = gen.manifest
+        first = np.zeros((gen.batch, *gen.image_shape), np.float32)
+
+        def video(gen: VideoGenerator = gen, first: np.ndarray = first) -> None:
+            for _ in gen.generate(frames, seed=seed, first_frame=first):
+                pass
+
+        video_ms = _median_ms(video, repeats, warmup)
+        step_ms = _median_ms(gen.denoiser_launch("motion"), max(repeats, 5) * 4, warmup)
+        per_frame = video_ms / max(frames - 1, 1)
+        results.append({
+            "backend": backend, "precision": "fp32", "sampler": gen.table.sampler,
+            "steps": gen.table.steps, "ms_per_step": step_ms, "ms_per_frame": per_frame,
+            "frames_per_s": 1000.0 * gen.batch / per_frame, "peak_rss_mb": _peak_rss_mb(),
+        })
+        log(f"{backend}: {per_frame:.1f} ms/frame, {step_ms:.2f} ms/step")
+
+    if reference_steps:
+        import torch
+
+        from .checkpoint import load_checkpoint
+        from .reference import generate_video
+        from .schedule import sampler_table
+
+        if threads:
+            torch.set_num_threads(threads)
+        ckpt = load_checkpoint(Path(engine_dir) / "model.safetensors")
+        table = sampler_table("ancestral", reference_steps)
+        batch = int(manifest["batch"])
+        size = (int(manifest["height"]), int(manifest["width"]))
+        first = torch.zeros(batch, 3, *size)
+
+        def ref_video() -> None:
+            generate_video(ckpt.motion, table, frames, first_frame=first, seed=seed, batch=batch,
+                           recompute_flow=True)
+
+        ref_ms = _median_ms(ref_video, max(1, repeats // 2), min(warmup, 1))
+        per_frame = ref_ms / max(frames - 1, 1)
+        results.append({
+            "backend": "reference-loop", "precision": "fp32", "sampler": "ancestral",
+            "steps": reference_steps, "ms_per_step": per_frame / reference_steps,
+            "ms_per_frame": per_frame, "frames_per_s": 1000.0 * batch / per_frame,
+            "peak_rss_mb": _peak_rss_mb(),
+        })
+        log(f"reference-loop: {per_frame:.1f} ms/frame")
+        for row in results:
+            row["speedup_vs_reference_loop"] = per_frame / row["ms_per_frame"]
+    return {
+        "machine": machine_info(threads), "date": date.today().isoformat(),
+        "preset": manifest["config"]["name"], "frames": frames, "batch": int(manifest["batch"]),
+        "engine": str(engine_dir), "results": results,
+    }
+
+
+def format_table(report: dict[str, Any]) -> str:
+    cols = ("backend", "precision", "sampler", "steps", "ms_per_step", "ms_per_frame",
+            "frames_per_s", "peak_rss_mb", "speedup_vs_reference_loop")
+    rows = [[_fmt(r.get(c)) for c in cols] for r in report["results"]]
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
+    line = " | ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True))
+    sep = "-|-".join("-" * w for w in widths)
+    body = [" | ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join([line, sep, *body])
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.2f}" if v < 1000 else f"{v:.0f}"
+    return str(v)

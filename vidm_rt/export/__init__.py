@@ -1,0 +1,213 @@
+"""`vidm-rt export`: a checkpoint to an export directory that ONNX Runtime runs directly.
+
+    export/<name>/
+        content.onnx   (when the checkpoint has a content model)
+        flow.onnx      run once per frame
+        motion.onnx    run once per step, with the flow as an input
+        update.onnx    the sampler update (FP32), driven by the coefficient table
+        model.safetensors   the weights, for the torch backend on the same schedule
+        manifest.json  config, shapes, sampler table, versions, sha256 of every file
+
+Every graph is checked against PyTorch on fresh random inputs through ONNX Runtime; if an error
+exceeds its tolerance nothing is left behind (the export is built in a temporary folder and
+renamed into place only when every check passed).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..manifest import write_manifest
+from ..schedule import FRAME_INDEX_POLICIES
+
+# Max |onnx - torch| / (1 + max |torch|) allowed per graph (float32 on both sides).
+TOLERANCE = {"content": 1e-3, "flow": 1e-3, "motion": 1e-3, "update": 1e-5}
+
+
+class ExportError(ValueError):
+    """The export failed a check; nothing was written."""
+
+
+@dataclass
+class ExportOptions:
+    name: str
+    out_dir: Path = Path("export")
+    batch: int = 1
+    frames: int | None = None          # default video length; None = the training length
+    sampler: str = "dpmpp2m"
+    steps: int = 20
+    eta: float = 0.0
+    opset: int = 18
+    frame_index: str = "clamp"
+    height: int | None = None
+    width: int | None = None
+
+
+def _versions() -> dict[str, str]:
+    import onnx
+    import onnxruntime
+    import torch
+
+    from .. import __version__
+
+    return {"vidm_rt": __version__, "torch": torch.__version__, "onnx": onnx.__version__,
+            "onnxruntime": onnxruntime.__version__}
+
+
+def _validate(path: Path, reference: Callable[..., Any], inputs: dict[str, np.ndarray]) -> float:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, inputs)
+    want = reference(*inputs.values())
+    err = 0.0
+    for g, w in zip(got, want, strict=True):
+        err = max(err, float(np.max(np.abs(g - w)) / (1.0 + np.max(np.abs(w)))))
+    return err
+
+
+def export_checkpoint(
+    checkpoint: str | Path,
+    options: ExportOptions,
+    train_frames: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[Path, dict[str, float]]:
+    """Export, validate and write `options.out_dir / options.name`; returns (path, errors)."""
+    import torch
+
+    from ..checkpoint import load_checkpoint, save_checkpoint
+    from ..schedule import apply_update, sampler_table
+    from .graphs import (
+        INPUTS,
+        OUTPUTS,
+        ContentGraph,
+        FlowGraph,
+        MotionGraph,
+        example_inputs,
+        export_graph,
+        input_shapes,
+    )
+    from .update_graph import UPDATE_INPUTS, UPDATE_OUTPUTS, write_update_graph
+
+    say = progress or (lambda _msg: None)
+    if options.frame_index not in FRAME_INDEX_POLICIES:
+        raise ExportError(f"unknown frame index policy {options.frame_index!r}: "
+                          f"choose {' or '.join(FRAME_INDEX_POLICIES)}")
+    if options.batch < 1:
+        raise ExportError("batch must be at least 1")
+    loaded = load_checkpoint(checkpoint, train_frames=train_frames)
+    cfg = loaded.config
+    if loaded.motion is None:
+        raise ExportError(f"{checkpoint}: the checkpoint has no motion model to export")
+    h = options.height or cfg.image_size
+    w = options.width or cfg.image_size
+    if loaded.content is not None and (h, w) != (cfg.image_size, cfg.image_size):
+        raise ExportError(
+            f"the content model generates {cfg.image_size}x{cfg.image_size} frames (its learned "
+            f"constant image has that size): export at that size, not {h}x{w}"
+        )
+    unit = 2 ** (len(cfg.motion.channel_mult) - 1)
+    if h % unit or w % unit:
+        raise ExportError(f"height and width must be multiples of {unit} for this UNet")
+    table = sampler_table(options.sampler, options.steps, eta=options.eta)
+    frames = options.frames or cfg.train_frames
+    if frames < 1:
+        raise ExportError("frames must be at least 1")
+
+    out_dir = Path(options.out_dir)
+    target = out_dir / options.name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{options.name}.", dir=out_dir))
+    try:
+        gen = torch.Generator().manual_seed(1234)
+        check_gen = torch.Generator().manual_seed(5678)
+        c, b = cfg.image_channels, options.batch
+        modules: dict[str, torch.nn.Module] = {}
+        if loaded.content is not None:
+            modules["content"] = ContentGraph(loaded.content)
+        modules["flow"] = FlowGraph(loaded.motion)
+        modules["motion"] = MotionGraph(loaded.motion)
+
+        graphs: dict[str, Any] = {}
+        errors: dict[str, float] = {}
+        for name, module in modules.items():
+            say(f"exporting {name}.onnx")
+            path = tmp / f"{name}.onnx"
+            export_graph(module, name, example_inputs(name, b, c, h, w, gen), path, options.opset)
+            fresh = example_inputs(name, b, c, h, w, check_gen)
+
+            def reference(*arrays: np.ndarray, module: torch.nn.Module = module) -> list:
+                with torch.no_grad():
+                    return [module(*(torch.from_numpy(a) for a in arrays)).numpy()]
+
+            errors[name] = _validate(
+                path, reference, {n: t.numpy() for n, t in zip(INPUTS[name], fresh, strict=True)}
+            )
+            shapes = input_shapes(name, b, c, h, w)
+            out_shape = [b, 2, h, w] if name == "flow" else [b, 2 * c, h, w]
+            graphs[name] = {
+                "file": path.name,
+                "inputs": {n: {"shape": s, "dtype": "float32"} for n, s in shapes.items()},
+                "outputs": {OUTPUTS[name][0]: {"shape": out_shape, "dtype": "float32"}},
+            }
+
+        say("writing update.onnx")
+        upd = tmp / "update.onnx"
+        write_update_graph(upd, b, c, h, w, table.clip_x0, options.opset)
+        rng = np.random.default_rng(0)
+        img, out = (b, c, h, w), (b, 2 * c, h, w)
+        upd_inputs = {"x": rng.standard_normal(img), "model_out": rng.standard_normal(out),
+                      "coef": table.coefficients()[0], "noise": rng.standard_normal(img),
+                      "x0_prev": rng.standard_normal(img)}
+        upd_inputs = {k: np.asarray(v, np.float32) for k, v in upd_inputs.items()}
+
+        def update_reference(x, model_out, coef, noise, x0_prev):
+            return apply_update(table, 0, x, model_out[:, :c], model_out[:, c:], noise, x0_prev)
+
+        errors["update"] = _validate(upd, update_reference, upd_inputs)
+        graphs["update"] = {
+            "file": upd.name,
+            "inputs": {n: {"shape": list(upd_inputs[n].shape), "dtype": "float32"}
+                       for n in UPDATE_INPUTS},
+            "outputs": {n: {"shape": list(img), "dtype": "float32"} for n in UPDATE_OUTPUTS},
+        }
+        failed = {k: v for k, v in errors.items() if not v <= TOLERANCE[k]}
+        if failed:
+            raise ExportError(
+                "validation against PyTorch failed: " + ", ".join(
+                    f"{k} error {v:.2e} > {TOLERANCE[k]:.0e}" for k, v in failed.items())
+                + "; nothing was written"
+            )
+
+        save_checkpoint(tmp / "model.safetensors", cfg, loaded.content, loaded.motion)
+        files = [g["file"] for g in graphs.values()] + ["model.safetensors"]
+        write_manifest(tmp, {
+            "kind": "onnx",
+            "name": options.name,
+            "config": cfg.to_dict(),
+            "batch": b, "height": h, "width": w, "frames": frames,
+            "frame_index": options.frame_index,
+            "sampler": table.to_dict(),
+            "graphs": graphs,
+            "files": files,
+            "versions": {**_versions(), "onnx_opset": options.opset},
+            "validation": errors,
+        })
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{options.name}.old.", dir=out_dir))
+            target.rename(old / options.name)
+            tmp.rename(target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(target)
+        return target, errors
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,97 @@
+"""The manifest of an export or engine directory (standard library only).
+
+One format describes both: `export/<name>/` (ONNX graphs, run directly by ONNX Runtime) and
+`engines/<name>/` (TensorRT plans). Everything that loads such a directory calls
+`load_manifest`, which checks the format version, that every listed file exists, and that its
+sha256 matches, before any graph is touched.
+
+    {
+      "format": "vidm-rt", "format_version": 1, "vidm_rt_version": "...", "kind": "onnx",
+      "name": "...", "config": {VIDMConfig}, "batch": B, "height": H, "width": W,
+      "frames": F (default video length), "frame_index": "clamp" | "extrapolate",
+      "sampler": {SamplerTable.to_dict()},
+      "graphs": {"content" | "motion" | "flow" | "update":
+                 {"file": "...", "inputs": {name: {"shape": [...], "dtype": "float32"}},
+                  "outputs": {...}}},
+      "files": {"relative/path": "sha256 hex"},
+      "versions": {...}, "validation": {graph: max abs error}
+    }
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+
+MANIFEST = "manifest.json"
+FORMAT = "vidm-rt"
+FORMAT_VERSION = 1
+
+
+class ManifestError(ValueError):
+    """An engine or export directory that cannot be used as it is."""
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_manifest(directory: Path, manifest: dict[str, Any]) -> Path:
+    """Hash every file listed under "files" (relative paths) and write manifest.json atomically."""
+    directory = Path(directory)
+    manifest = dict(manifest)
+    manifest.update(format=FORMAT, format_version=FORMAT_VERSION, vidm_rt_version=__version__)
+    manifest["files"] = {name: sha256_file(directory / name) for name in manifest["files"]}
+    fd, tmp = tempfile.mkstemp(prefix=".manifest.", suffix=".tmp", dir=directory)
+    with os.fdopen(fd, "w") as f:
+        json.dump(manifest, f, indent=2, sort_keys=True)
+    os.replace(tmp, directory / MANIFEST)
+    return directory / MANIFEST
+
+
+def load_manifest(directory: str | Path, verify_hashes: bool = True) -> dict[str, Any]:
+    """Read and check a directory's manifest; raises ManifestError naming the problem and fix."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ManifestError(
+            f"{directory}: no such engine directory (create one with `vidm-rt export CKPT`)"
+        )
+    path = directory / MANIFEST
+    if not path.is_file():
+        raise ManifestError(f"{directory}: no {MANIFEST}: not an export or engine directory")
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ManifestError(f"{path}: not valid JSON ({e}); re-export the model") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ManifestError(f"{path}: not a vidm-rt manifest")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ManifestError(
+            f"{path}: manifest format {version} was written by vidm-rt "
+            f"{manifest.get('vidm_rt_version', '?')}; this vidm-rt {__version__} reads format "
+            f"{FORMAT_VERSION}: export the model again with this version"
+        )
+    for key in ("config", "batch", "height", "width", "sampler", "graphs", "files"):
+        if key not in manifest:
+            raise ManifestError(f"{path}: missing field {key!r}; re-export the model")
+    for name, digest in manifest["files"].items():
+        file = directory / name
+        if not file.is_file():
+            raise ManifestError(f"{directory}: {name} is listed in the manifest but missing")
+        if verify_hashes and sha256_file(file) != digest:
+            raise ManifestError(
+                f"{directory}: {name} does not match its sha256 in the manifest (modified or "
+                "corrupted): export the model again"
+            )
+    return manifest

@@ -1,0 +1,121 @@
+"""ONNX Runtime backend: one session per graph, IO binding over preallocated OrtValues.
+
+On the CPU every buffer is a numpy array and its OrtValue shares that memory, so writing a
+buffer is a copy into it and nothing is rebound. Table buffers get one OrtValue per row (views
+of the same array). On the CUDA execution provider every buffer is a device OrtValue, written
+with update_inplace. Each launch gets its IOBinding once, when the schedule is prepared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .plan import BufferSpec, Launch
+
+
+class OrtBackend:
+    name = "onnxruntime"
+
+    def __init__(self, engine_dir: Path, manifest: dict[str, Any], device: str = "cpu",
+                 threads: int | None = None) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ValueError(
+                "the onnxruntime backend needs onnxruntime: pip install 'vidm-rt[cpu]' "
+                "(or 'vidm-rt[gpu]' for CUDA)"
+            ) from None
+        self._ort = ort
+        self.device = device
+        if device == "cpu":
+            providers = ["CPUExecutionProvider"]
+        elif device.startswith("cuda"):
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise ValueError("onnxruntime has no CUDA execution provider here: "
+                                 "pip install onnxruntime-gpu, or use --device cpu")
+            providers = [("CUDAExecutionProvider", {"device_id": self._device_id()})]
+        else:
+            raise ValueError(f"unknown device {device!r}: use cpu or cuda[:N]")
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            opts.intra_op_num_threads = threads
+        self.sessions = {
+            graph: ort.InferenceSession(str(engine_dir / spec["file"]), sess_options=opts,
+                                        providers=providers)
+            for graph, spec in manifest["graphs"].items()
+        }
+        self.arrays: dict[str, np.ndarray] = {}
+        self.values: dict[str, Any] = {}          # name -> OrtValue, or list of row OrtValues
+
+    def _device_id(self) -> int:
+        return int(self.device.split(":")[1]) if ":" in self.device else 0
+
+    def graphs(self) -> set[str]:
+        return set(self.sessions)
+
+    def allocate(self, specs: list[BufferSpec]) -> None:
+        ort = self._ort
+        for spec in specs:
+            if self.device == "cpu":
+                arr = np.zeros(spec.shape, np.float32)
+                self.arrays[spec.name] = arr
+                if spec.table:
+                    self.values[spec.name] = [ort.OrtValue.ortvalue_from_numpy(r) for r in arr]
+                else:
+                    self.values[spec.name] = ort.OrtValue.ortvalue_from_numpy(arr)
+            else:
+                def device_value(shape: tuple[int, ...]) -> Any:
+                    return ort.OrtValue.ortvalue_from_shape_and_type(
+                        list(shape), np.float32, "cuda", self._device_id())
+                if spec.table:
+                    self.values[spec.name] = [device_value(spec.row_shape)
+                                              for _ in range(spec.shape[0])]
+                else:
+                    self.values[spec.name] = device_value(spec.shape)
+
+    def write(self, name: str, value: np.ndarray) -> None:
+        if self.device == "cpu":
+            np.copyto(self.arrays[name], value, casting="same_kind")
+            return
+        target = self.values[name]
+        value = np.ascontiguousarray(value, dtype=np.float32)
+        if isinstance(target, list):
+            for row, v in zip(target, value, strict=True):
+                row.update_inplace(np.ascontiguousarray(v))
+        else:
+            target.update_inplace(value)
+
+    def read(self, name: str) -> np.ndarray:
+        if self.device == "cpu":
+            return self.arrays[name].copy()
+        return self.values[name].numpy()
+
+    def _value(self, ref: tuple[str, int | None]) -> Any:
+        name, row = ref
+        return self.values[name] if row is None else self.values[name][row]
+
+    def prepare(self, launch: Launch) -> Callable[[], None]:
+        session = self.sessions[launch.graph]
+        binding = session.io_binding()
+        for name, ref in launch.inputs.items():
+            binding.bind_ortvalue_input(name, self._value(ref))
+        for name, ref in launch.outputs.items():
+            binding.bind_ortvalue_output(name, self._value(ref))
+
+        def run() -> None:
+            session.run_with_iobinding(binding)
+
+        return run
+
+    def buffer_identities(self) -> dict[str, int]:
+        """Addresses of the buffers' memory, to show the loop never reallocates them."""
+        out = {}
+        for name, value in self.values.items():
+            first = value[0] if isinstance(value, list) else value
+            out[name] = first.data_ptr()
+        return out

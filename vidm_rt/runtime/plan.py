@@ -1,0 +1,90 @@
+"""The static schedule of a video: every buffer and every graph launch, fixed before the first.
+
+Buffers (B videos, C channels, H x W, S steps):
+    x.0, x.1        (B, C, H, W)   the sample, ping-ponged: step i reads x.(i%2), writes the other
+    x0.0, x0.1      (B, C, H, W)   the x0 prediction, ping-ponged the same way (DPM-Solver state)
+    model_out       (B, 2C, H, W)  eps and v from the denoiser
+    noise           (B, C, H, W)   the noise of the current step
+    x_first, x_prev (B, C, H, W)   the motion model's conditioning frames
+    flow            (B, 2, H, W)   flow(x_first, x_prev), computed once per frame
+    k               (B,)           frame index fed to PGN
+    coef            (S, 7)         table: row i = step i's update coefficients
+    t               (S, B)         table: row i = step i's model timestep
+
+A launch binds each graph input and output to a buffer or to one row of a table buffer. A frame
+is: (flow), then per step (denoiser, update); its result is x.(S%2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..schedule import COEFFICIENT_NAMES, SamplerTable
+
+Ref = tuple[str, int | None]  # (buffer name, table row or None)
+
+
+@dataclass(frozen=True)
+class BufferSpec:
+    name: str
+    shape: tuple[int, ...]
+    table: bool = False  # launches bind single rows of it
+
+    @property
+    def row_shape(self) -> tuple[int, ...]:
+        return self.shape[1:] if self.table else self.shape
+
+
+@dataclass(frozen=True)
+class Launch:
+    graph: str
+    inputs: dict[str, Ref] = field(hash=False)
+    outputs: dict[str, Ref] = field(hash=False)
+
+
+@dataclass
+class SchedulePlan:
+    buffers: list[BufferSpec]
+    flow: Launch
+    steps: dict[str, list[tuple[Launch, Launch]]]  # denoiser graph -> per step (denoise, update)
+    result: str
+
+    def buffer(self, name: str) -> BufferSpec:
+        return next(b for b in self.buffers if b.name == name)
+
+
+def build_plan(batch: int, channels: int, height: int, width: int,
+               table: SamplerTable, denoisers: tuple[str, ...]) -> SchedulePlan:
+    img = (batch, channels, height, width)
+    s = table.steps
+    buffers = [
+        BufferSpec("x.0", img), BufferSpec("x.1", img),
+        BufferSpec("x0.0", img), BufferSpec("x0.1", img),
+        BufferSpec("model_out", (batch, 2 * channels, height, width)),
+        BufferSpec("noise", img),
+        BufferSpec("x_first", img), BufferSpec("x_prev", img),
+        BufferSpec("flow", (batch, 2, height, width)),
+        BufferSpec("k", (batch,)),
+        BufferSpec("coef", (s, len(COEFFICIENT_NAMES)), table=True),
+        BufferSpec("t", (s, batch), table=True),
+    ]
+    flow = Launch("flow", {"x_first": ("x_first", None), "x_prev": ("x_prev", None)},
+                  {"flow": ("flow", None)})
+    steps: dict[str, list[tuple[Launch, Launch]]] = {}
+    for graph in denoisers:
+        per_step = []
+        for i in range(s):
+            cur, nxt = f"{i % 2}", f"{(i + 1) % 2}"
+            inputs: dict[str, Ref] = {"x_t": (f"x.{cur}", None), "t": ("t", i)}
+            if graph == "motion":
+                inputs.update(k=("k", None), flow=("flow", None), x_first=("x_first", None))
+            denoise = Launch(graph, inputs, {"out": ("model_out", None)})
+            update = Launch(
+                "update",
+                {"x": (f"x.{cur}", None), "model_out": ("model_out", None), "coef": ("coef", i),
+                 "noise": ("noise", None), "x0_prev": (f"x0.{cur}", None)},
+                {"x_next": (f"x.{nxt}", None), "x0": (f"x0.{nxt}", None)},
+            )
+            per_step.append((denoise, update))
+        steps[graph] = per_step
+    return SchedulePlan(buffers, flow, steps, result=f"x.{s % 2}")

@@ -58,8 +58,9 @@ def test_resume_refuses_changed_options(tmp_path) -> None:
 def test_keep_last_k_and_motion_only_carries_content(tmp_path) -> None:
     first = train(_tc(tmp_path / "c", model="content", steps=2, save_every=1), progress=False)
     assert first.ema["content"] is not None
-    train(_tc(tmp_path / "m", model="motion", steps=3, save_every=1, keep=2,
+    train(_tc(tmp_path / "m", model="motion", steps=3, save_every=1, keep=2, preview_every=3,
               init=str(tmp_path / "c" / "model.safetensors")), progress=False)
+    assert (tmp_path / "m" / "preview_0000003.gif").stat().st_size > 0
     names = sorted(p.name for p in (tmp_path / "m").glob("ckpt_*"))
     assert names == ["ckpt_0000002.safetensors", "ckpt_0000002.state.pt",
                      "ckpt_0000003.safetensors", "ckpt_0000003.state.pt"]

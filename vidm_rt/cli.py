@@ -18,6 +18,8 @@ import click
 from . import __version__
 
 SAMPLER_CHOICE = click.Choice(["ancestral", "ddim", "dpmpp2m"])
+# Trained by the project on moving shapes; vidm_rt/assets/README.md has the exact command.
+BUNDLED_MODEL = Path(__file__).parent / "assets" / "demo-tiny.safetensors"
 
 
 def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -49,18 +51,22 @@ def main() -> None:
 
     \b
     Typical flow:
-      vidm-rt sample --preset tiny --out demo.gif      PyTorch reference sampler
+      vidm-rt generate --out demo.gif                  the bundled demo model
+      vidm-rt train --preset tiny --out runs/tiny      train on moving shapes
+      vidm-rt export runs/tiny/model.safetensors       ONNX graphs + manifest in export/
+      vidm-rt generate --engine export/NAME --out video.mp4
+      vidm-rt bench --engine export/NAME               time backends vs the reference loop
       vidm-rt import-official CKPT --out model.safetensors
-      vidm-rt info model.safetensors
     """
 
 
 @main.command()
 @click.option("--ckpt", type=click.Path(dir_okay=False, path_type=Path),
               help="Checkpoint (.safetensors, .pt, or the official VIDM release). "
-                   "Without it, a randomly initialised --preset model is used (a smoke test).")
-@click.option("--preset", default="tiny", show_default=True,
-              help="Model preset when no --ckpt is given: tiny, small or clevrer128.")
+                   "Default: the bundled demo model.")
+@click.option("--preset",
+              help="Instead of a checkpoint, an untrained model of this preset (tiny, small, "
+                   "clevrer128): a smoke test.")
 @click.option("--frames", default=8, show_default=True, type=click.IntRange(1),
               help="Frames per video, the first (content) frame included.")
 @click.option("--sampler", default="dpmpp2m", show_default=True, type=SAMPLER_CHOICE,
@@ -83,7 +89,7 @@ def main() -> None:
               help="Output: video.npy, video.gif, video.mp4, or a folder/ of PNG frames.")
 @click.option("--fps", default=8.0, show_default=True, type=click.FloatRange(min=0.1))
 @user_errors
-def sample(ckpt: Path | None, preset: str, frames: int, sampler: str, steps: int, eta: float,
+def sample(ckpt: Path | None, preset: str | None, frames: int, sampler: str, steps: int, eta: float,
            seed: int, batch: int, first_frame: Path | None, reference_loop: bool,
            train_frames: int | None, out: Path, fps: float) -> None:
     """Generate videos with the PyTorch reference sampler."""
@@ -98,16 +104,18 @@ def sample(ckpt: Path | None, preset: str, frames: int, sampler: str, steps: int
     from .video import output_kind, read_image, write_video
 
     output_kind(out)  # reject an unknown format before any work
-    if ckpt is not None:
-        loaded = load_checkpoint(ckpt, train_frames=train_frames)
-        cfg, content, motion = loaded.config, loaded.content, loaded.motion
-        if motion is None:
-            raise ValueError(f"{ckpt}: the checkpoint has no motion model")
-    else:
+    if preset is not None:
         cfg = get_preset(preset)
         torch.manual_seed(seed)
         content, motion = ContentModel(cfg).eval(), MotionModel(cfg).eval()
-        click.echo(f"note: no --ckpt given: sampling an untrained {cfg.name} model", err=True)
+        click.echo(f"note: sampling an untrained {cfg.name} model", err=True)
+    else:
+        if ckpt is None and not BUNDLED_MODEL.is_file():
+            raise ValueError("no bundled model in this installation: pass --ckpt or --preset")
+        loaded = load_checkpoint(ckpt or BUNDLED_MODEL, train_frames=train_frames)
+        cfg, content, motion = loaded.config, loaded.content, loaded.motion
+        if motion is None:
+            raise ValueError(f"{ckpt}: the checkpoint has no motion model")
     first = None
     if first_frame is not None:
         first = torch.from_numpy(read_image(first_frame, cfg.image_size))[None]
@@ -154,9 +162,6 @@ def import_official(checkpoint: Path, out: Path, train_frames: int, raw: bool) -
     save_checkpoint(out, cfg, motion=motion, metadata={"vidm_rt.source": checkpoint.name})
     n = sum(p.numel() for p in motion.parameters())
     click.echo(f"wrote {out}: motion model, {n:,} parameters, train_frames={train_frames}")
-
-
-BUNDLED_MODEL = Path(__file__).parent / "assets" / "demo-tiny.safetensors"
 
 
 def _cache_dir() -> Path:

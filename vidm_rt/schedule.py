@@ -260,16 +260,7 @@ def learned_range_log_variance(schedule: Schedule, index: Any, v: Any) -> Any:
 # Sampler tables
 # --------------------------------------------------------------------------------------------
 
-_ARRAY_FIELDS = (
-    "model_t",
-    "sqrt_recip_acp",
-    "sqrt_recipm1_acp",
-    "coef_x0",
-    "coef_x",
-    "coef_x0_prev",
-    "noise_std",
-    "noise_v_scale",
-)
+_ARRAY_FIELDS = ("model_t", *COEFFICIENT_NAMES)
 
 
 @dataclass(frozen=True, eq=False)

@@ -33,8 +33,11 @@ def test_invalid_configs_are_rejected_with_a_reason() -> None:
     with pytest.raises(ValueError, match="unknown preset 'huge'"):
         preset("huge")
     tiny = preset("tiny")
+    with pytest.raises(ValueError, match="not a multiple of 8"):
+        dataclasses.replace(tiny, motion=dataclasses.replace(tiny.motion, model_channels=36))
     with pytest.raises(ValueError, match="not a multiple of 32"):
-        dataclasses.replace(tiny, motion=dataclasses.replace(tiny.motion, model_channels=48))
+        dataclasses.replace(tiny, motion=dataclasses.replace(tiny.motion, norm_groups=32,
+                                                             model_channels=48))
     with pytest.raises(ValueError, match="not divisible"):
         dataclasses.replace(tiny, image_size=30)
     d = tiny.to_dict()

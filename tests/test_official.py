@@ -193,7 +193,7 @@ def test_imported_pgn_computes_the_reference_formula() -> None:
     f = torch.nn.functional.silu(f)
     f = f @ state[p + "linear_1.2.weight"].T + state[p + "linear_1.2.bias"]
     scale, shift = f.permute(0, 3, 1, 2).chunk(2, dim=1)
-    gn = torch.nn.functional.group_norm(h, 32, state[p + "out_norm.weight"],
+    gn = torch.nn.functional.group_norm(h, cfg.motion.norm_groups, state[p + "out_norm.weight"],
                                         state[p + "out_norm.bias"])
     expected = gn * (1 + scale) + shift
     block = model.unet.input_blocks[1][0]

@@ -10,6 +10,7 @@ import textwrap
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 from vidm_rt.checkpoint import save_checkpoint
@@ -199,3 +200,22 @@ def test_onnxruntime_cuda_equals_cpu(exported) -> None:
     cpu = np.stack(list(VideoGenerator(exported[0]).generate(3, seed=0)), axis=1)
     gpu = np.stack(list(VideoGenerator(exported[0], device="cuda").generate(3, seed=0)), axis=1)
     assert psnr_per_frame(cpu, gpu).min() >= 45
+
+
+def test_batch_of_two_motion_only_export(tiny_models, tmp_path) -> None:
+    # A motion-only checkpoint (like the official release) exported for batch 2: image-to-video,
+    # every video of the batch equal to the reference on the same noise addresses.
+    cfg, _, motion = tiny_models
+    ckpt = save_checkpoint(tmp_path / "m.safetensors", cfg, motion=motion)
+    path, _ = export_checkpoint(
+        ckpt, ExportOptions(name="b2", out_dir=tmp_path, batch=2, sampler="ddim", steps=3))
+    assert "content" not in load_manifest(path)["graphs"]
+    first = np.random.default_rng(1).uniform(-1, 1, (2, 3, 32, 32)).astype(np.float32)
+    gen = VideoGenerator(path)
+    video = np.stack(list(gen.generate(5, seed=9, first_frame=first, first_video=4)), axis=1)
+    ref = generate_video(motion, gen.table, 5, first_frame=torch.from_numpy(first), seed=9,
+                         batch=2, first_video=4).numpy()
+    assert video.shape == (2, 5, 3, 32, 32)
+    assert psnr_per_frame(video, ref).min() >= 50
+    with pytest.raises(ManifestError, match="no content model"):
+        next(gen.generate(2))

@@ -27,6 +27,9 @@ class UNetConfig:
 
     `attention_resolutions` are feature-map sizes in pixels (8 means "attention at 8x8"), not the
     downsampling factors guided_diffusion uses internally; `ds = image_size // resolution`.
+    `norm_groups` is 32 in VIDM. With as many groups as channels GroupNorm becomes instance norm,
+    and the output block can no longer carry a per-image mean (DC) into eps: the sampler's x0
+    estimate then saturates to a random flat colour. Narrow presets use fewer groups.
     """
 
     model_channels: int
@@ -34,6 +37,7 @@ class UNetConfig:
     num_res_blocks: int
     attention_resolutions: tuple[int, ...]
     num_head_channels: int = 64
+    norm_groups: int = 32
     dropout: float = 0.0
     resblock_updown: bool = True
 
@@ -92,10 +96,10 @@ class VIDMConfig:
                     f"the UNet's total downsampling for channel_mult {unet.channel_mult}"
                 )
             for mult in unet.channel_mult:
-                if (unet.model_channels * mult) % 32:
+                if (unet.model_channels * mult) % unet.norm_groups:
                     problems.append(
-                        f"{role}: {unet.model_channels * mult} channels is not a multiple of 32 "
-                        "(GroupNorm uses 32 groups)"
+                        f"{role}: {unet.model_channels * mult} channels is not a multiple of "
+                        f"{unet.norm_groups} (the GroupNorm groups)"
                     )
             for res in unet.attention_resolutions:
                 if res <= 0 or self.image_size % res:
@@ -165,6 +169,7 @@ def _tiny() -> VIDMConfig:
         num_res_blocks=1,
         attention_resolutions=(8,),
         num_head_channels=64,
+        norm_groups=8,  # 4 channels per group, as in the released model's first level
     )
     return VIDMConfig(
         name="tiny",
@@ -183,6 +188,7 @@ def _small() -> VIDMConfig:
         num_res_blocks=1,
         attention_resolutions=(8,),
         num_head_channels=64,
+        norm_groups=8,
     )
     return VIDMConfig(
         name="small",

@@ -158,8 +158,9 @@ def _write_preview(path: Path, ema: dict[str, Any], cfg: Any, ds: Any, seed: int
     first = None
     if ema.get("content") is None:
         first = torch.from_numpy(ds.frames_at(0, [0]))
-    video = generate_video(motion.eval(), sampler_table("dpmpp2m", 10), frames,
-                           content=ema.get("content"), first_frame=first, seed=seed, batch=2)
+    video = generate_video(motion, sampler_table("dpmpp2m", 10), frames,
+                           content=ema.get("content"), first_frame=first, seed=seed, batch=2,
+                           device=next(motion.parameters()).device)
     try:
         write_video(path, video.cpu().numpy(), fps=8)
     except ValueError:  # no Pillow: keep the preview as an array

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from .layers import GroupNorm32, zero_module
+from .layers import GroupNormF32, zero_module
 
 
 class AttentionBlock(nn.Module):
@@ -17,13 +17,13 @@ class AttentionBlock(nn.Module):
     "legacy" order, the one VIDM's released weights use). Softmax runs in float32.
     """
 
-    def __init__(self, channels: int, num_head_channels: int = 64) -> None:
+    def __init__(self, channels: int, num_head_channels: int = 64, groups: int = 32) -> None:
         super().__init__()
         # Narrow layers (the small presets) get one head rather than none.
         self.num_heads = max(1, channels // num_head_channels)
         if channels % self.num_heads:
             raise ValueError(f"{channels} channels do not split into heads of {num_head_channels}")
-        self.norm = GroupNorm32(channels)
+        self.norm = GroupNormF32(channels, groups)
         self.qkv = nn.Conv1d(channels, 3 * channels, 1)
         self.proj_out = zero_module(nn.Conv1d(channels, channels, 1))
 

@@ -29,7 +29,7 @@ class ContentModel(nn.Module):
         c, s = cfg.image_channels, cfg.image_size
         self.constant = nn.Parameter(torch.randn(1, c, s, s))
         self.unet = UNet(
-            ucfg, s, 2 * c, cfg.output_channels, lambda ch: ScaleShiftNorm(ch, emb)
+            ucfg, s, 2 * c, cfg.output_channels, lambda ch, groups: ScaleShiftNorm(ch, groups, emb)
         )
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -9,14 +9,14 @@ import torch.nn.functional as F
 from torch import nn
 
 
-class GroupNorm32(nn.GroupNorm):
-    """GroupNorm with 32 groups, computed in at least float32 whatever the input dtype.
+class GroupNormF32(nn.GroupNorm):
+    """GroupNorm (32 groups in VIDM) computed in at least float32 whatever the input dtype.
 
     Half-precision statistics overflow in diffusion UNets; guided_diffusion and VIDM both upcast.
     """
 
-    def __init__(self, channels: int, eps: float = 1e-5) -> None:
-        super().__init__(32, channels, eps=eps)
+    def __init__(self, channels: int, groups: int = 32, eps: float = 1e-5) -> None:
+        super().__init__(groups, channels, eps=eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dtype in (torch.float16, torch.bfloat16):

@@ -1,6 +1,6 @@
 """Positional Group Normalization (PGN), the motion model's only conditioning on (t, k).
 
-    PGN(h)[c, i, j] = GN32(h)[c, i, j] * (1 + gamma_c(p_ij)) + beta_c(p_ij)
+    PGN(h)[c, i, j] = GN(h)[c, i, j] * (1 + gamma_c(p_ij)) + beta_c(p_ij)
     p_ij            = [t~, k~, y_i, x_j]
     [gamma, beta]   = Linear(2C -> 2C)(SiLU(Linear(C -> 2C)(sin(Linear(4 -> C)(p_ij)))))
 
@@ -15,13 +15,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import GroupNorm32
+from .layers import GroupNormF32
 
 
 class PositionalGroupNorm(nn.Module):
     """GroupNorm modulated per pixel by a SIREN-like function of (t~, k~, y, x)."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, groups: int = 32) -> None:
         super().__init__()
         self.embed = nn.Linear(4, channels)
         self.mlp = nn.Sequential(
@@ -29,7 +29,7 @@ class PositionalGroupNorm(nn.Module):
             nn.SiLU(),
             nn.Linear(2 * channels, 2 * channels),
         )
-        self.norm = GroupNorm32(channels)
+        self.norm = GroupNormF32(channels, groups)
 
     def forward(self, h: torch.Tensor, tk: torch.Tensor) -> torch.Tensor:
         """h (B, C, H, W), tk (B, 2) = [t~, k~] -> (B, C, H, W)."""

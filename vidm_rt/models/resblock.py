@@ -5,16 +5,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import Downsample, GroupNorm32, Upsample, zero_module
+from .layers import Downsample, GroupNormF32, Upsample, zero_module
 
 
 class ScaleShiftNorm(nn.Module):
     """GroupNorm then FiLM from a timestep embedding (guided_diffusion's use_scale_shift_norm)."""
 
-    def __init__(self, channels: int, emb_channels: int) -> None:
+    def __init__(self, channels: int, groups: int, emb_channels: int) -> None:
         super().__init__()
         self.emb_layers = nn.Sequential(nn.SiLU(), nn.Linear(emb_channels, 2 * channels))
-        self.norm = GroupNorm32(channels)
+        self.norm = GroupNormF32(channels, groups)
 
     def forward(self, h: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         """h (B, C, H, W), emb (B, E) -> (B, C, H, W)."""
@@ -35,13 +35,15 @@ class ResBlock(nn.Module):
         channels: int,
         out_channels: int,
         cond_norm: nn.Module,
+        groups: int = 32,
         dropout: float = 0.0,
         up: bool = False,
         down: bool = False,
     ) -> None:
         super().__init__()
         self.in_layers = nn.Sequential(
-            GroupNorm32(channels), nn.SiLU(), nn.Conv2d(channels, out_channels, 3, padding=1)
+            GroupNormF32(channels, groups), nn.SiLU(),
+            nn.Conv2d(channels, out_channels, 3, padding=1),
         )
         if up:
             self.h_upd, self.x_upd = Upsample(channels, False), Upsample(channels, False)

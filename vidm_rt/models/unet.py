@@ -15,10 +15,10 @@ from torch import nn
 
 from ..config import UNetConfig
 from .attention import AttentionBlock
-from .layers import GroupNorm32, zero_module
+from .layers import GroupNormF32, zero_module
 from .resblock import ResBlock
 
-CondNormFactory = Callable[[int], nn.Module]
+CondNormFactory = Callable[[int, int], nn.Module]  # (channels, norm groups) -> module
 
 
 class CondSequential(nn.Sequential):
@@ -38,7 +38,8 @@ class UNet(nn.Module):
         image_size: input H = W (attention placement depends on it).
         in_channels: channels of the input image tensor.
         out_channels: channels of the output; ignored when `encoder_only`.
-        cond_norm: factory building the conditioned norm of a residual block with C channels.
+        cond_norm: factory building the conditioned norm of a residual block from its channel
+            count and the number of GroupNorm groups.
         encoder_only: build the down path only (VIDM's first-frame encoder).
     """
 
@@ -53,13 +54,13 @@ class UNet(nn.Module):
     ) -> None:
         super().__init__()
         attention_ds = set(cfg.attention_downsample_rates(image_size))
-        mc = cfg.model_channels
+        mc, groups = cfg.model_channels, cfg.norm_groups
 
         def resblock(ch: int, out_ch: int, **updown: bool) -> ResBlock:
-            return ResBlock(ch, out_ch, cond_norm(out_ch), cfg.dropout, **updown)
+            return ResBlock(ch, out_ch, cond_norm(out_ch, groups), groups, cfg.dropout, **updown)
 
         def attention(ch: int) -> AttentionBlock:
-            return AttentionBlock(ch, cfg.num_head_channels)
+            return AttentionBlock(ch, cfg.num_head_channels, groups)
 
         if not cfg.resblock_updown:
             raise ValueError("only resblock up/downsampling is implemented (as in VIDM)")
@@ -100,7 +101,8 @@ class UNet(nn.Module):
                 self.output_blocks.append(CondSequential(*layers))
 
         self.out = nn.Sequential(
-            GroupNorm32(ch), nn.SiLU(), zero_module(nn.Conv2d(ch, out_channels, 3, padding=1))
+            GroupNormF32(ch, groups), nn.SiLU(),
+            zero_module(nn.Conv2d(ch, out_channels, 3, padding=1)),
         )
 
     def decode(self, skips: list[torch.Tensor], cond: torch.Tensor) -> torch.Tensor:

@@ -14,8 +14,8 @@ fi
 .venv/bin/python -m pip install --quiet -e ".[torch,cpu,video,dev]"
 
 if [ "${1:-}" != "--no-demo" ]; then
+  # The bundled demo model, exported once into the cache, then run on ONNX Runtime.
   mkdir -p demo
-  .venv/bin/vidm-rt sample --preset tiny --frames 8 --steps 20 --sampler dpmpp2m --seed 0 \
-    --out demo/demo.gif
-  echo "demo video: demo/demo.gif (an untrained tiny model until a bundled model lands)"
+  .venv/bin/vidm-rt generate --frames 16 --seed 0 --out demo/demo.gif
+  echo "demo video: demo/demo.gif"
 fi

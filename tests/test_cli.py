@@ -97,3 +97,21 @@ def test_console_script_help() -> None:
                          text=True, check=True).stdout
     for command in ("sample", "import-official", "info"):
         assert command in out
+
+
+def test_generate_with_the_bundled_model(tmp_path, monkeypatch) -> None:
+    from vidm_rt.cli import BUNDLED_MODEL
+
+    if not BUNDLED_MODEL.is_file():
+        pytest.skip("no bundled model in this checkout")
+    monkeypatch.setenv("VIDM_RT_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "demo.npy"
+    result = run("generate", "--frames", "3", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert np.load(out).shape == (3, 3, 32, 32)
+    engines = list((tmp_path / "cache").iterdir())
+    assert len(engines) == 1 and (engines[0] / "manifest.json").is_file()
+    # The second run reuses the exported engine.
+    result = run("generate", "--frames", "2", "--out", str(out))
+    assert result.exit_code == 0 and "exporting" not in result.output
+    assert list((tmp_path / "cache").iterdir()) == engines

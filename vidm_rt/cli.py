@@ -120,7 +120,6 @@ def sample(ckpt: Path | None, preset: str | None, frames: int, sampler: str, ste
     if first_frame is not None:
         first = torch.from_numpy(read_image(first_frame, cfg.image_size))[None]
     table = sampler_table(sampler, steps, eta=eta)
-    torch.set_grad_enabled(False)
     frames_out = []
     stream = sample_video(motion, table, frames, content=content, first_frame=first, seed=seed,
                           batch=batch, recompute_flow=reference_loop)

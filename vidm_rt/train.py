@@ -161,10 +161,12 @@ def _write_preview(path: Path, ema: dict[str, Any], cfg: Any, ds: Any, seed: int
     video = generate_video(motion, sampler_table("dpmpp2m", 10), frames,
                            content=ema.get("content"), first_frame=first, seed=seed, batch=2,
                            device=next(motion.parameters()).device)
+    # The two videos side by side in one file: (F, 3, H, 2W).
+    side_by_side = torch.cat(list(video.cpu()), dim=-1).numpy()
     try:
-        write_video(path, video.cpu().numpy(), fps=8)
+        write_video(path, side_by_side, fps=8)
     except ValueError:  # no Pillow: keep the preview as an array
-        write_video(path.with_suffix(".npy"), video.cpu().numpy())
+        write_video(path.with_suffix(".npy"), side_by_side)
 
 
 def train(tc: TrainConfig, resume: bool = False, progress: bool = True) -> TrainResult:

@@ -250,9 +250,12 @@ Manifest load_manifest(const std::string& dir, bool verify_hashes) {
   }
   read_graphs(r, r.field(j, "graphs"), names, m);
 
-  if (j.contains("versions") && j["versions"].is_object()) {
-    for (auto it = j["versions"].begin(); it != j["versions"].end(); ++it) {
-      if (it.value().is_string()) m.versions[it.key()] = it.value().get<std::string>();
+  for (const auto& [key, dst] : {std::pair<const char*, std::map<std::string, std::string>*>{
+                                      "versions", &m.versions},
+                                  {"tensorrt", &m.tensorrt}}) {
+    if (!j.contains(key) || !j[key].is_object()) continue;
+    for (auto it = j[key].begin(); it != j[key].end(); ++it) {
+      if (it.value().is_string()) (*dst)[it.key()] = it.value().get<std::string>();
     }
   }
   if (j.contains("closed_form")) {

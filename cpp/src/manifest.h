@@ -43,6 +43,9 @@ struct Manifest {
   SamplerTable sampler;
   std::map<std::string, GraphSpec> graphs;
   std::map<std::string, std::string> versions;  // string-valued entries of "versions"
+  // String-valued entries of "tensorrt" (written by `vidm-rt build`): version, gpu,
+  // compute_capability, precision, export.
+  std::map<std::string, std::string> tensorrt;
   int closed_form = 0;  // > 0: the graphs are the closed-form test denoisers of that version
 
   bool has_content() const { return graphs.count("content") != 0; }

@@ -1,6 +1,6 @@
 // vidm-rt-generate: the C API's sample program. Generates a video from an engine directory and
 // writes its frames, as they finish, to a folder of PNG or PPM files:
-//     vidm-rt-generate ENGINE_DIR OUT_DIR [--frames N] [--seed S] [--format png|ppm]
+//     vidm-rt-generate ENGINE_DIR OUT_DIR [--frames N] [--seed S] [--format png|ppm] [--zero-copy]
 // Frames are written to a temporary folder renamed to OUT_DIR at the end, so a failed run leaves
 // no partial output. Bad input: one line on stderr and exit status 2.
 #include <dirent.h>
@@ -20,7 +20,8 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: vidm-rt-generate ENGINE_DIR OUT_DIR [--frames N] [--seed S] [--format png|ppm]";
+    "usage: vidm-rt-generate ENGINE_DIR OUT_DIR [--frames N] [--seed S] [--format png|ppm] "
+    "[--zero-copy]";
 
 struct Context {
   std::string dir;
@@ -79,8 +80,14 @@ int main(int argc, char** argv) {
   const std::string engine_dir = argv[1], out_dir = argv[2];
   std::uint64_t frames = 0, seed = 0;
   std::string format = png_supported() ? "png" : "ppm";
+  unsigned int flags = 0;
   for (int a = 3; a < argc; a += 2) {
     const std::string flag = argv[a];
+    if (flag == "--zero-copy") {  // mapped host memory: Jetson's GPU shares the CPU's DRAM
+      flags |= VIDM_RT_ZERO_COPY;
+      --a;
+      continue;
+    }
     if (a + 1 >= argc) return usage_error(flag + " needs a value");
     const char* value = argv[a + 1];
     if (flag == "--frames") {
@@ -105,7 +112,7 @@ int main(int argc, char** argv) {
   }
 
   vidm_rt_generator* gen = nullptr;
-  if (vidm_rt_create(engine_dir.c_str(), 0, &gen) != VIDM_RT_OK) {
+  if (vidm_rt_create(engine_dir.c_str(), flags, &gen) != VIDM_RT_OK) {
     std::fprintf(stderr, "vidm-rt-generate: %s\n", vidm_rt_last_error());
     return 2;
   }

@@ -197,10 +197,14 @@ Manifest load_manifest(const std::string& dir, bool verify_hashes) {
   }
   std::stringstream text;
   text << in.rdbuf();
-  const Reader r(path);
+  return parse_manifest(text.str(), dir, verify_hashes);
+}
+
+Manifest parse_manifest(const std::string& text, const std::string& dir, bool verify_hashes) {
+  const Reader r(dir + "/manifest.json");
   json j;
   try {
-    j = json::parse(text.str());
+    j = json::parse(text);
   } catch (const json::parse_error& e) {
     r.fail(std::string("not valid JSON (") + e.what() + "); " + kFix);
   }

@@ -54,6 +54,8 @@ struct Manifest {
 
 // Reads dir/manifest.json and checks it and (unless verify_hashes is false) every file's sha256.
 Manifest load_manifest(const std::string& dir, bool verify_hashes = true);
+// The same checks on manifest text already read from dir/manifest.json.
+Manifest parse_manifest(const std::string& text, const std::string& dir, bool verify_hashes = true);
 
 // The k fed to the motion model for video frame `frame` >= 1 (vidm_rt.schedule.frame_index).
 int frame_index(int frame, int train_frames, const std::string& policy);

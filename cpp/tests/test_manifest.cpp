@@ -62,19 +62,22 @@ int main(int argc, char** argv) {
   mkdir(empty.c_str(), 0755);
   CHECK(load_error(empty).find("no manifest.json") != std::string::npos);
 
-  // Every truncation of a valid manifest is refused cleanly.
+  // Every truncation of a valid manifest is refused cleanly (parsed in memory: thousands of
+  // file writes would make the test slow on a busy disk).
   std::stringstream text;
   text << std::ifstream(good + "/manifest.json").rdbuf();
   const std::string full = text.str();
   int refused = 0;
   for (std::size_t n = 0; n < full.size(); ++n) {
-    testdir::write_text(good + "/manifest.json", full.substr(0, n));
-    const std::string err = load_error(good);
-    refused += !err.empty() && err.find("WRONG") == std::string::npos;
+    try {
+      vidm::parse_manifest(full.substr(0, n), good);
+    } catch (const vidm::Error&) {
+      ++refused;
+    } catch (...) {  // any other exception type is a failure
+    }
   }
   CHECK_MSG(refused == static_cast<int>(full.size()),
             std::to_string(refused) + " of " + std::to_string(full.size()) + " truncations refused");
-  testdir::write_text(good + "/manifest.json", full);
   testdir::write_text(good + "/manifest.json", "{\"format\": \"vidm-rt\", \"format_version\": 1,");
   CHECK(load_error(good).find("not valid JSON") != std::string::npos);
   testdir::write_text(good + "/manifest.json", "[1, 2]");

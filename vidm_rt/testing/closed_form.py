@@ -54,7 +54,7 @@ def _graph(name: str, inputs: dict[str, list[int]], out_name: str, out_shape: li
 
 def closed_form_graphs(batch: int, channels: int, height: int, width: int,
                        opset: int = 18) -> dict[str, Any]:
-    """{"content" | "flow" | "motion": onnx.ModelProto} computing the module docstring's formulas."""
+    """{"content" | "flow" | "motion": onnx.ModelProto} of the module docstring's formulas."""
     from onnx import helper
 
     n = helper.make_node

@@ -47,6 +47,7 @@ vidm_rt_status vidm_rt_create(const char* engine_dir, unsigned int flags, vidm_r
   if (out == nullptr) return invalid("vidm_rt_create: out is NULL");
   *out = nullptr;
   if (engine_dir == nullptr) return invalid("vidm_rt_create: engine_dir is NULL");
+  if ((flags & ~VIDM_RT_ZERO_COPY) != 0) return invalid("vidm_rt_create: unknown flags");
   return guarded([&] {
     *out = new vidm_rt_generator{vidm::Generator(engine_dir, flags)};
     return VIDM_RT_OK;

@@ -38,6 +38,8 @@ int main(int argc, char** argv) {
 
   CHECK(vidm_rt_create(nullptr, 0, &gen) == VIDM_RT_ERROR_INVALID_ARGUMENT && gen == nullptr);
   CHECK(vidm_rt_create(base.c_str(), 0, nullptr) == VIDM_RT_ERROR_INVALID_ARGUMENT);
+  CHECK(vidm_rt_create(base.c_str(), 0x80u, &gen) == VIDM_RT_ERROR_INVALID_ARGUMENT);
+  CHECK(has(vidm_rt_last_error(), "unknown flags"));
   CHECK(vidm_rt_create((base + "/missing").c_str(), 0, &gen) == VIDM_RT_ERROR_MANIFEST);
   CHECK(has(vidm_rt_last_error(), "no such engine directory"));
   CHECK(vidm_rt_generate(nullptr, 1, 0, 0, nullptr, nullptr, 0, nullptr, nullptr) ==

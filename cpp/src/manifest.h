@@ -1,0 +1,63 @@
+// manifest.json of an engine or export directory (the format of vidm_rt/manifest.py), read and
+// verified: format version, required fields and their types, shapes, the sampler table, and the
+// sha256 of every listed file. Every problem is a vidm::Error naming the file and the fix.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace vidm {
+
+constexpr int kManifestFormatVersion = 1;
+constexpr int kCoefficients = 7;  // r, m, a, b, c, s, h (vidm_rt.schedule.COEFFICIENT_NAMES)
+
+using Shape = std::vector<std::int64_t>;
+
+struct GraphSpec {
+  std::string file;
+  std::map<std::string, Shape> inputs;
+  std::map<std::string, Shape> outputs;
+};
+
+// SamplerTable.coefficients() and model_t of vidm_rt.schedule, already rounded to float32.
+struct SamplerTable {
+  std::string sampler;
+  int steps = 0;
+  bool clip_x0 = true;
+  std::vector<float> model_t;                          // (steps,)
+  std::vector<std::array<float, kCoefficients>> coef;  // (steps, 7)
+  bool noisy(int step) const { return coef[step][5] != 0.0f; }  // noise_std != 0
+};
+
+struct Manifest {
+  std::string dir;
+  std::string kind;  // "onnx", "tensorrt", ...
+  std::string name;
+  int batch = 0, channels = 0, height = 0, width = 0;
+  int frames = 0;        // default video length
+  int train_frames = 0;  // F of the motion model's frame index
+  std::string frame_index = "clamp";
+  SamplerTable sampler;
+  std::map<std::string, GraphSpec> graphs;
+  std::map<std::string, std::string> versions;  // string-valued entries of "versions"
+  // String-valued entries of "tensorrt" (written by `vidm-rt build`): version, gpu,
+  // compute_capability, precision, export.
+  std::map<std::string, std::string> tensorrt;
+  int closed_form = 0;  // > 0: the graphs are the closed-form test denoisers of that version
+
+  bool has_content() const { return graphs.count("content") != 0; }
+  std::string path(const std::string& file) const { return dir + "/" + file; }
+};
+
+// Reads dir/manifest.json and checks it and (unless verify_hashes is false) every file's sha256.
+Manifest load_manifest(const std::string& dir, bool verify_hashes = true);
+// The same checks on manifest text already read from dir/manifest.json.
+Manifest parse_manifest(const std::string& text, const std::string& dir, bool verify_hashes = true);
+
+// The k fed to the motion model for video frame `frame` >= 1 (vidm_rt.schedule.frame_index).
+int frame_index(int frame, int train_frames, const std::string& policy);
+
+}  // namespace vidm

@@ -1,0 +1,298 @@
+#include "tensorrt_engine.h"
+
+#include <NvInferVersion.h>
+
+#include <algorithm>
+#include <fstream>
+#include <iterator>
+#include <set>
+#include <sstream>
+
+#include "error.h"
+#include "noise_launch.h"
+
+namespace vidm {
+namespace {
+
+void cuda_check(cudaError_t status, const char* what) {
+  if (status != cudaSuccess) {
+    throw Error(VIDM_RT_ERROR_ENGINE, std::string(what) + ": " + cudaGetErrorString(status));
+  }
+}
+
+std::vector<char> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(VIDM_RT_ERROR_MANIFEST, path + ": cannot be read");
+  return std::vector<char>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+constexpr std::size_t kRowAlignFloats = 64;  // 256 bytes: TensorRT's preferred tensor alignment
+
+}  // namespace
+
+void TensorRTEngine::Logger::log(Severity severity, const nvinfer1::AsciiChar* msg) noexcept {
+  if (severity > Severity::kERROR || msg == nullptr) return;
+  try {
+    last_error = msg;
+  } catch (...) {  // out of memory while logging: keep the previous message
+  }
+}
+
+TensorRTEngine::TensorRTEngine(const Manifest& m, unsigned int flags)
+    : manifest_(m), zero_copy_((flags & VIDM_RT_ZERO_COPY) != 0) {
+  check_target(m);
+  if (zero_copy_) {
+    // Implied by unified addressing on 64-bit platforms; an already active context refuses it.
+    const cudaError_t status = cudaSetDeviceFlags(cudaDeviceMapHost);
+    if (status != cudaErrorSetOnActiveProcess) cuda_check(status, "cudaSetDeviceFlags");
+    cudaGetLastError();
+  }
+  runtime_.reset(nvinfer1::createInferRuntime(logger_));
+  if (!runtime_) throw Error(VIDM_RT_ERROR_ENGINE, "TensorRT: createInferRuntime failed");
+  for (const auto& [graph, spec] : m.graphs) {
+    const std::vector<char> plan = read_file(m.path(spec.file));
+    std::unique_ptr<nvinfer1::ICudaEngine> engine(
+        runtime_->deserializeCudaEngine(plan.data(), plan.size()));
+    if (!engine) {
+      throw Error(VIDM_RT_ERROR_ENGINE, m.dir + ": TensorRT cannot load " + spec.file + " (" +
+                                            logger_.last_error + "): run `vidm-rt build` again");
+    }
+    std::unique_ptr<nvinfer1::IExecutionContext> context(engine->createExecutionContext());
+    if (!context) throw Error(VIDM_RT_ERROR_ENGINE, "TensorRT: no execution context for " + graph);
+    engines_[graph] = std::move(engine);
+    contexts_[graph] = std::move(context);
+  }
+  // Last: nothing below can throw, so the destructor always owns the stream.
+  cuda_check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+}
+
+TensorRTEngine::~TensorRTEngine() {
+  reset_graphs();
+  contexts_.clear();  // contexts before their engines, engines before the runtime
+  engines_.clear();
+  runtime_.reset();
+  for (auto& [name, b] : buffers_) {
+    if (zero_copy_) {
+      cudaFreeHost(b.host);
+    } else {
+      cudaFree(b.device);
+    }
+  }
+  cudaFree(noise_base_);
+  if (stream_ != nullptr) cudaStreamDestroy(stream_);
+}
+
+// Plans only run with the TensorRT version and on the GPU they were built for.
+void TensorRTEngine::check_target(const Manifest& m) const {
+  std::ostringstream have_version;
+  have_version << NV_TENSORRT_MAJOR << "." << NV_TENSORRT_MINOR << "." << NV_TENSORRT_PATCH;
+  int device = 0;
+  cuda_check(cudaGetDevice(&device), "cudaGetDevice");
+  cudaDeviceProp prop{};
+  cuda_check(cudaGetDeviceProperties(&prop, device), "cudaGetDeviceProperties");
+  const std::string have_cc = std::to_string(prop.major) + "." + std::to_string(prop.minor);
+  auto get = [&m](const char* key) {
+    auto it = m.tensorrt.find(key);
+    return it == m.tensorrt.end() ? std::string("?") : it->second;
+  };
+  const std::string want_version = get("version");
+  // "10.3.0" matches a manifest's "10.3.0" or "10.3.0.30" (the build number may be recorded).
+  const bool version_ok = want_version == have_version.str() ||
+                          want_version.rfind(have_version.str() + ".", 0) == 0;
+  if (!version_ok || get("compute_capability") != have_cc || get("gpu") != prop.name) {
+    throw Error(VIDM_RT_ERROR_MANIFEST,
+                m.dir + ": built with TensorRT " + want_version + " for " + get("gpu") + " (sm " +
+                    get("compute_capability") + "); this library has TensorRT " +
+                    have_version.str() + " on " + prop.name + " (sm " + have_cc + "): run `vidm-rt build " +
+                    get("export") + " --precision " + get("precision") + "` again here");
+  }
+}
+
+TensorRTEngine::Buffer& TensorRTEngine::buffer(const std::string& name) {
+  auto it = buffers_.find(name);
+  if (it == buffers_.end()) throw Error(VIDM_RT_ERROR_INTERNAL, "no buffer named " + name);
+  return it->second;
+}
+
+float* TensorRTEngine::address(const Ref& ref) {
+  Buffer& b = buffer(ref.buffer);
+  return ref.row < 0 ? b.device : b.device + b.row_stride * static_cast<std::size_t>(ref.row);
+}
+
+// Every I/O tensor of the plan must be bound, be float32 and have the manifest's shape.
+void TensorRTEngine::check_bindings(const Launch& launch) const {
+  const nvinfer1::ICudaEngine& engine = *engines_.at(launch.graph);
+  const GraphSpec& spec = manifest_.graphs.at(launch.graph);
+  std::set<std::string> bound;
+  for (const auto& [name, ref] : launch.inputs) bound.insert(name);
+  for (const auto& [name, ref] : launch.outputs) bound.insert(name);
+  const int n = engine.getNbIOTensors();
+  std::set<std::string> names;
+  for (int i = 0; i < n; ++i) {
+    const char* name = engine.getIOTensorName(i);
+    names.insert(name);
+    const bool input = engine.getTensorIOMode(name) == nvinfer1::TensorIOMode::kINPUT;
+    const auto& shapes = input ? spec.inputs : spec.outputs;
+    auto want = shapes.find(name);
+    const nvinfer1::Dims dims = engine.getTensorShape(name);
+    const Shape got(dims.d, dims.d + dims.nbDims);
+    if (!bound.count(name) || want == shapes.end() || want->second != got ||
+        engine.getTensorDataType(name) != nvinfer1::DataType::kFLOAT) {
+      throw Error(VIDM_RT_ERROR_MANIFEST,
+                  manifest_.dir + ": " + spec.file + " tensor '" + name +
+                      "' does not match the manifest (name, float32, static shape): run "
+                      "`vidm-rt build` again");
+    }
+  }
+  if (names != bound) {
+    throw Error(VIDM_RT_ERROR_MANIFEST, manifest_.dir + ": " + spec.file +
+                                            " lacks tensors the schedule binds: run `vidm-rt build` again");
+  }
+}
+
+void TensorRTEngine::load(const Plan& plan) {
+  plan_ = &plan;
+  for (const BufferSpec& spec : plan.buffers) {
+    Buffer b;
+    b.rows = spec.table ? static_cast<std::size_t>(spec.shape[0]) : 1;
+    b.row_count = spec.row_count();
+    b.row_stride = spec.table ? (b.row_count + kRowAlignFloats - 1) / kRowAlignFloats * kRowAlignFloats
+                              : b.row_count;
+    const std::size_t bytes = b.rows * b.row_stride * sizeof(float);
+    if (zero_copy_) {
+      void* host = nullptr;
+      cuda_check(cudaHostAlloc(&host, bytes, cudaHostAllocMapped), "cudaHostAlloc");
+      b.host = static_cast<float*>(host);
+      void* device = nullptr;
+      cuda_check(cudaHostGetDevicePointer(&device, host, 0), "cudaHostGetDevicePointer");
+      b.device = static_cast<float*>(device);
+    } else {
+      void* device = nullptr;
+      cuda_check(cudaMalloc(&device, bytes), "cudaMalloc");
+      b.device = static_cast<float*>(device);
+    }
+    buffers_[spec.name] = b;
+    // Zero-filled: steps without noise multiply the noise buffer by 0, which must not be NaN.
+    cuda_check(cudaMemsetAsync(b.device, 0, bytes, stream_), "cudaMemsetAsync");
+  }
+  void* base = nullptr;
+  cuda_check(cudaMalloc(&base, 2 * sizeof(unsigned int)), "cudaMalloc");
+  noise_base_ = static_cast<unsigned int*>(base);
+  for (const Launch& launch : plan.launches) check_bindings(launch);
+  cuda_check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+}
+
+void TensorRTEngine::write(const std::string& name, const float* src, std::size_t count) {
+  Buffer& b = buffer(name);
+  if (count != b.rows * b.row_count) throw Error(VIDM_RT_ERROR_INTERNAL, "write size mismatch for " + name);
+  // Pageable sources are staged by the CUDA runtime before the call returns.
+  cuda_check(cudaMemcpy2DAsync(b.device, b.row_stride * sizeof(float), src,
+                               b.row_count * sizeof(float), b.row_count * sizeof(float), b.rows,
+                               cudaMemcpyHostToDevice, stream_),
+             "cudaMemcpy2DAsync");
+}
+
+void TensorRTEngine::read(const std::string& name, float* dst, std::size_t count) {
+  Buffer& b = buffer(name);
+  if (count != b.rows * b.row_count || b.rows != 1) {
+    throw Error(VIDM_RT_ERROR_INTERNAL, "read size mismatch for " + name);
+  }
+  if (zero_copy_) {
+    cuda_check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+    std::copy(b.host, b.host + count, dst);
+    return;
+  }
+  cuda_check(cudaMemcpyAsync(dst, b.device, count * sizeof(float), cudaMemcpyDeviceToHost, stream_),
+             "cudaMemcpyAsync");
+  cuda_check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+}
+
+void TensorRTEngine::execute(const std::vector<Op>& ops) {
+  const unsigned int batch = static_cast<unsigned int>(plan_->batch);
+  const unsigned int per_video = static_cast<unsigned int>(plan_->image_count() / batch);
+  for (const Op& op : ops) {
+    switch (op.kind) {
+      case Op::kLaunch: {
+        const Launch& launch = plan_->launches[static_cast<std::size_t>(op.launch)];
+        nvinfer1::IExecutionContext& context = *contexts_.at(launch.graph);
+        // One context per graph, re-addressed before each enqueue: addresses are read when the
+        // work is enqueued (and baked into a captured graph), so steps can share the context.
+        for (const auto* side : {&launch.inputs, &launch.outputs}) {
+          for (const auto& [tensor, ref] : *side) {
+            if (!context.setTensorAddress(tensor.c_str(), address(ref))) {
+              throw Error(VIDM_RT_ERROR_ENGINE, "TensorRT: cannot bind " + launch.graph + "." +
+                                                    tensor + ": " + logger_.last_error);
+            }
+          }
+        }
+        if (!context.enqueueV3(stream_)) {
+          throw Error(VIDM_RT_ERROR_ENGINE,
+                      "TensorRT: " + launch.graph + " failed to run: " + logger_.last_error);
+        }
+        break;
+      }
+      case Op::kNoise:
+        cuda_check(launch_gaussian_noise(buffer(op.buffer).device, seed_, noise_base_, op.step,
+                                         batch, per_video, stream_),
+                   "noise kernel");
+        break;
+      case Op::kZero:
+        cuda_check(cudaMemsetAsync(buffer(op.buffer).device, 0,
+                                   buffer(op.buffer).row_count * sizeof(float), stream_),
+                   "cudaMemsetAsync");
+        break;
+      case Op::kCopy:
+        cuda_check(cudaMemcpyAsync(buffer(op.buffer).device, buffer(op.source).device,
+                                   buffer(op.buffer).row_count * sizeof(float),
+                                   cudaMemcpyDeviceToDevice, stream_),
+                   "cudaMemcpyAsync");
+        break;
+    }
+  }
+}
+
+void TensorRTEngine::reset_graphs() {
+  for (auto& [name, exec] : graphs_) cudaGraphExecDestroy(exec);
+  graphs_.clear();
+}
+
+void TensorRTEngine::run(const std::string& program, const NoiseAddress& a) {
+  const std::vector<Op>& ops = plan_->programs.at(program);
+  // The seed is a kernel argument baked into captured graphs; video and frame are read from
+  // noise_base_ at replay time.
+  if (a.seed != seed_) {
+    reset_graphs();
+    seed_ = a.seed;
+  }
+  const unsigned int base[2] = {a.first_video, a.frame};
+  cuda_check(cudaMemcpyAsync(noise_base_, base, sizeof base, cudaMemcpyHostToDevice, stream_),
+             "cudaMemcpyAsync");
+  // TensorRT allocates lazily on the first enqueue, which a capture cannot record: run each
+  // program eagerly once, then capture it and replay the graph from then on.
+  if (runs_[program]++ == 0) {
+    execute(ops);
+    return;
+  }
+  auto it = graphs_.find(program);
+  if (it == graphs_.end()) {
+    cudaGraph_t graph = nullptr;
+    cuda_check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal),
+               "cudaStreamBeginCapture");
+    try {
+      execute(ops);
+    } catch (...) {
+      cudaStreamEndCapture(stream_, &graph);
+      if (graph != nullptr) cudaGraphDestroy(graph);
+      throw;
+    }
+    cuda_check(cudaStreamEndCapture(stream_, &graph), "cudaStreamEndCapture");
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t status = cudaGraphInstantiate(&exec, graph, 0);
+    cudaGraphDestroy(graph);
+    cuda_check(status, "cudaGraphInstantiate");
+    it = graphs_.emplace(program, exec).first;
+  }
+  cuda_check(cudaGraphLaunch(it->second, stream_), "cudaGraphLaunch");
+}
+
+}  // namespace vidm

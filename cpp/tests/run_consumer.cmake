@@ -1,0 +1,13 @@
+# cmake -DBUILD=... -DPREFIX=... -DCONSUMER=... -DWORK=... -P run_consumer.cmake
+file(REMOVE_RECURSE ${PREFIX} ${WORK})
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "failed (${rc}): ${ARGN}")
+  endif()
+endfunction()
+run(${CMAKE_COMMAND} --install ${BUILD} --prefix ${PREFIX})
+run(${CMAKE_COMMAND} -S ${CONSUMER} -B ${WORK} -DCMAKE_PREFIX_PATH=${PREFIX} -DCMAKE_BUILD_TYPE=Release)
+run(${CMAKE_COMMAND} --build ${WORK})
+run(${WORK}/consumer_shared)
+run(${WORK}/consumer_static)

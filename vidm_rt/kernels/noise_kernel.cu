@@ -1,0 +1,30 @@
+/* vidm_rt.noise on a CUDA device: out[b * per_video + e] = gaussian(seed, base[0] + b, base[1],
+ * step)[e] for b < batch, e < per_video, bit for bit equal to numpy.
+ *
+ * The video and frame come from device memory (base) so that a captured CUDA graph replays the
+ * same launch for every frame after the host updates base[1]. Compiled by nvcc (the C++
+ * library) and by NVRTC (the Python GPU path); neither needs flags for exactness because the
+ * header uses the _rn intrinsics, but --fmad=false is passed anyway. */
+#include "philox_noise.h"
+
+extern "C" __global__ void vidm_gaussian_noise(float* out, unsigned int key_lo,
+                                               unsigned int key_hi, const unsigned int* base,
+                                               unsigned int step, unsigned int batch,
+                                               unsigned int per_video) {
+  const unsigned long long blocks_per_video = ((unsigned long long)per_video + 3ull) / 4ull;
+  const unsigned long long total = blocks_per_video * batch;
+  const unsigned int video0 = base[0];
+  const unsigned int frame = base[1];
+  for (unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
+       i < total; i += (unsigned long long)gridDim.x * blockDim.x) {
+    const unsigned int b = (unsigned int)(i / blocks_per_video);
+    const unsigned int block = (unsigned int)(i % blocks_per_video);
+    float v[4];
+    vidm_gaussian_block(key_lo, key_hi, block, video0 + b, frame, step, v);
+    const unsigned long long e0 = 4ull * block;
+    float* row = out + (unsigned long long)b * per_video;
+    for (unsigned int j = 0; j < 4; ++j) {
+      if (e0 + j < per_video) row[e0 + j] = v[j];
+    }
+  }
+}

@@ -241,7 +241,8 @@ class FakeTimingCache:
 
 class FakeConfig:
     def __init__(self) -> None:
-        self.flags: set[str] = set()
+        self.flags: set[str] = {"TF32"}  # TensorRT's default
+        self.cleared: set[str] = set()
         self.pools: dict[str, int] = {}
         self.builder_optimization_level = 3
         self.default_device_type = "GPU"
@@ -254,6 +255,10 @@ class FakeConfig:
 
     def set_flag(self, flag: str) -> None:
         self.flags.add(flag)
+
+    def clear_flag(self, flag: str) -> None:
+        self.flags.discard(flag)
+        self.cleared.add(flag)
 
     def create_timing_cache(self, data: bytes) -> FakeTimingCache:
         return FakeTimingCache(data)
@@ -315,7 +320,7 @@ def make_tensorrt(cuda: FakeCuda, version: str = "10.12.0.36") -> types.ModuleTy
     trt.TensorIOMode = _Enum(INPUT="INPUT", OUTPUT="OUTPUT")
     trt.NetworkDefinitionCreationFlag = _Enum(STRONGLY_TYPED=0)
     trt.MemoryPoolType = _Enum(WORKSPACE="WORKSPACE")
-    trt.BuilderFlag = _Enum(FP16="FP16", INT8="INT8", GPU_FALLBACK="GPU_FALLBACK")
+    trt.BuilderFlag = _Enum(FP16="FP16", INT8="INT8", GPU_FALLBACK="GPU_FALLBACK", TF32="TF32")
     trt.DeviceType = _Enum(GPU="GPU", DLA="DLA")
     trt.nptype = lambda dtype: np.dtype(dtype).type
     return trt

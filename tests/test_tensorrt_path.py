@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import shutil
-import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 from tests.fake_gpu import FakeCuda, make_tensorrt
+from tests.test_runtime import assert_runs_without_torch, export_tiny
 from vidm_rt.build import BuildOptions, build_engines
-from vidm_rt.checkpoint import save_checkpoint
 from vidm_rt.cli import main
-from vidm_rt.export import ExportOptions, export_checkpoint
 from vidm_rt.manifest import (
     ManifestError,
     check_tensorrt_target,
@@ -43,11 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def export_dir(tmp_path_factory, tiny_models) -> Path:
     """A tiny export (ancestral, 3 steps) with a "precisions" section: fp16 files are copies of
     the fp32 graphs (the fake builder only reads them), int8 absent."""
-    cfg, content, motion = tiny_models
-    root = tmp_path_factory.mktemp("gpu-export")
-    ckpt = save_checkpoint(root / "tiny.safetensors", cfg, content, motion)
-    path, _ = export_checkpoint(
-        ckpt, ExportOptions(name="tiny", out_dir=root, sampler="ancestral", steps=3, frames=4))
+    path, _ = export_tiny(tmp_path_factory.mktemp("gpu-export"), tiny_models,
+                          sampler="ancestral", steps=3, frames=4)
     manifest = load_manifest(path)
     fp32 = {g: {"file": s["file"]} for g, s in manifest["graphs"].items()}
     fp16 = {}
@@ -172,7 +165,7 @@ def test_build_typing_by_version(export_dir, tmp_path, monkeypatch, version, str
     assert len(trt.builds) == 4
     for b in trt.builds:
         assert b["network"].flags == (1 if strong else 0)  # 1 << STRONGLY_TYPED
-        assert b["config"].flags == (set() if strong else {"FP16"})
+        assert b["config"].flags == ({"TF32"} if strong else {"TF32", "FP16"})
         assert not b["config"].profiles  # static shapes: no profile needed
     sources = sorted(Path(b["network"].source).name for b in trt.builds)
     assert sources == ["content.fp16.onnx", "flow.fp16.onnx", "motion.fp16.onnx", "update.onnx"]
@@ -234,6 +227,7 @@ def test_cli_build_without_tensorrt(export_dir, tmp_path) -> None:
 def test_tensorrt_backend_equals_onnxruntime(export_dir, tmp_path, fake_gpu, options) -> None:
     cuda, _ = fake_gpu
     engines = build(export_dir, tmp_path, precision="fp32")
+    assert all(b["config"].cleared == {"TF32"} for b in fake_gpu[1].builds)
     reference = video(VideoGenerator(export_dir))
     gen = VideoGenerator(engines, backend="tensorrt", device="cuda", options=options)
     allocations = cuda.calls.count("malloc") + cuda.calls.count("host_alloc")
@@ -306,13 +300,7 @@ def test_cli_build_generate_and_bench_on_fakes(export_dir, tmp_path, fake_gpu) -
 
 def test_tensorrt_path_never_imports_torch(export_dir, tmp_path, fake_gpu) -> None:
     engines = build(export_dir, tmp_path, precision="fp32")
-    code = textwrap.dedent(f"""
-        import sys
-        class Block:
-            def find_spec(self, name, path=None, target=None):
-                if name == "torch" or name.startswith("torch."):
-                    raise ImportError("torch is blocked")
-        sys.meta_path.insert(0, Block())
+    assert_runs_without_torch(f"""
         from tests.fake_gpu import FakeCuda, make_tensorrt
         from vidm_rt.runtime import VideoGenerator, cuda_memory
         cuda = FakeCuda()
@@ -321,14 +309,7 @@ def test_tensorrt_path_never_imports_torch(export_dir, tmp_path, fake_gpu) -> No
         gen = VideoGenerator({str(engines)!r}, backend="tensorrt", device="cuda")
         frames = list(gen.generate(3, seed=0))
         assert len(frames) == 3 and cuda.calls.count("graph_launch") == 1
-        assert "torch" not in sys.modules
-        print("ok")
     """)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         cwd=ROOT)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "ok"
 
 
 def test_torch_backend_precision_errors(export_dir) -> None:

@@ -84,6 +84,9 @@ def _configure(trt: Any, builder: Any, network: Any, options: BuildOptions, stro
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, options.workspace_mb << 20)
     if options.opt_level is not None:
         config.builder_optimization_level = options.opt_level
+    if options.precision == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
+        # fp32 engines are the reference: no TF32 tensor-core math (TensorRT allows it by default).
+        config.clear_flag(trt.BuilderFlag.TF32)
     if not strong and options.precision == "fp16":
         config.set_flag(trt.BuilderFlag.FP16)
     if not strong and options.precision == "int8":

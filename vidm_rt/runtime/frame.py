@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -103,7 +103,7 @@ class Backend(Protocol):
     def synchronize(self) -> None: ...
 
 
-def host_noise(backend: Any, spec: BufferSpec, step: int, seed: int,
+def host_noise(backend: Backend, spec: BufferSpec, step: int, seed: int,
                address: NoiseAddress) -> Callable[[], None]:
     """Noise drawn with vidm_rt.noise on the host and written into the buffer (eager backends)."""
     batch, shape = spec.shape[0], spec.shape[1:]
@@ -118,7 +118,7 @@ def host_noise(backend: Any, spec: BufferSpec, step: int, seed: int,
 class FrameProgram:
     """One frame's ops bound to a backend for one seed (the noise key is part of a capture)."""
 
-    def __init__(self, backend: Any, ops: Sequence[Op], seed: int, specs: dict[str, BufferSpec],
+    def __init__(self, backend: Backend, ops: Sequence[Op], seed: int, specs: dict[str, BufferSpec],
                  address: NoiseAddress, prepared: dict[Launch, Callable[[], None]],
                  cuda_graphs: bool = True) -> None:
         self.backend = backend

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..manifest import ManifestError, load_manifest, require_kind
 from ..schedule import SamplerTable, frame_index
-from .frame import FrameProgram, NoiseAddress, frame_ops
+from .frame import Backend, FrameProgram, NoiseAddress, frame_ops
 from .plan import Launch, build_plan
 
 BACKENDS = ("onnxruntime", "torch", "tensorrt")
@@ -47,7 +47,7 @@ class RuntimeOptions:
 
 
 def make_backend(name: str, engine_dir: Path, manifest: dict[str, Any], device: str,
-                 threads: int | None, table: SamplerTable, options: RuntimeOptions) -> Any:
+                 threads: int | None, table: SamplerTable, options: RuntimeOptions) -> Backend:
     if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
         raise ValueError(f"unknown device {device!r}: use cpu, cuda or cuda:N")
     if options.precision is not None and options.precision not in PRECISIONS:

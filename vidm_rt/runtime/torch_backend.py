@@ -120,16 +120,16 @@ class TorchBackend:
                 return {"x_next": x_next, "x0": x0}
         elif launch.graph == "flow":
             def fn() -> dict[str, torch.Tensor]:
-                with self._autocast():
+                with self._precision():
                     return {"flow": self.motion.compute_flow(ins["x_first"], ins["x_prev"])}
         elif launch.graph == "motion":
             def fn() -> dict[str, torch.Tensor]:
-                with self._autocast():
+                with self._precision():
                     return {"out": self.motion.denoise(ins["x_t"], ins["t"], ins["k"],
                                                        ins["flow"], ins["x_first"])}
         else:
             def fn() -> dict[str, torch.Tensor]:
-                with self._autocast():
+                with self._precision():
                     return {"out": self.content(ins["x_t"], ins["t"])}
 
         @torch.no_grad()
@@ -139,10 +139,15 @@ class TorchBackend:
 
         return run
 
-    def _autocast(self) -> Any:
-        # cache_enabled=False: autocast's weight cache must not outlive a CUDA graph capture.
-        return torch.autocast("cuda", dtype=torch.float16, enabled=self.autocast,
-                              cache_enabled=False) if self.cuda else contextlib.nullcontext()
+    def _precision(self) -> Any:
+        if not self.cuda:
+            return contextlib.nullcontext()
+        if self.autocast:
+            # cache_enabled=False: autocast's weight cache must not outlive a graph capture.
+            return torch.autocast("cuda", dtype=torch.float16, cache_enabled=False)
+        # fp32 means fp32: cuDNN would otherwise run convolutions in TF32 on Ampere and newer.
+        return torch.backends.cudnn.flags(enabled=True, benchmark=torch.backends.cudnn.benchmark,
+                                          allow_tf32=False)
 
     def prepare_zero(self, name: str) -> Callable[[], None]:
         return self.tensors[name].zero_

@@ -35,8 +35,10 @@ def _cuda_device() -> bool:
         return False
     from cuda.bindings import runtime
 
+    from vidm_rt.runtime.device_noise import status_code
+
     status, count = runtime.cudaGetDeviceCount()
-    return int(status) == 0 and count > 0
+    return status_code(status) == 0 and count > 0
 
 
 needs_torch_cuda = pytest.mark.skipif(not _torch_cuda(), reason="torch has no CUDA device here")

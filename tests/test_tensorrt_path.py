@@ -317,3 +317,16 @@ def test_torch_backend_precision_errors(export_dir) -> None:
         VideoGenerator(export_dir, backend="torch", options=RuntimeOptions(precision="fp16"))
     with pytest.raises(ValueError, match="onnxruntime backend runs the export's fp32"):
         VideoGenerator(export_dir, options=RuntimeOptions(precision="fp16"))
+
+
+def test_noise_kernel_compile_and_launch_settings() -> None:
+    from vidm_rt.runtime.device_noise import KERNEL_DIR, launch_config, nvrtc_options, status_code
+
+    options = nvrtc_options(8, 7)
+    assert b"--gpu-architecture=sm_87" in options and b"--fmad=false" in options
+    assert f"--include-path={KERNEL_DIR}".encode() in options
+    assert not any(b"fast-math" in o for o in options)
+    for batch, per_video in [(1, 3 * 64 * 64), (3, 5), (2, 257)]:
+        blocks, threads = launch_config(batch, per_video)
+        assert blocks * threads >= batch * per_video > (blocks - 1) * threads
+    assert status_code(0) == 0 and status_code(type("S", (), {"value": 3})()) == 3

@@ -31,10 +31,15 @@ CUDA_PYTHON_MISSING = ("device noise needs cuda-python (`cuda.bindings`): pip in
                        "'vidm-rt[gpu]' (or pip install cuda-python)")
 
 
+def status_code(status: Any) -> int:
+    """The number of a cuda-python status enum (0 = success for the runtime, driver, NVRTC)."""
+    return int(getattr(status, "value", status))
+
+
 def cuda_call(result: tuple, what: str) -> Any:
     """cuda-python calls return (status, *values): raise on a failed status, return the values."""
     status, *values = result
-    if int(status) != 0:
+    if status_code(status) != 0:
         raise RuntimeError(f"{what} failed: {status!r}")
     if not values:
         return None
@@ -57,7 +62,7 @@ def compile_cubin(major: int, minor: int) -> bytes:
     try:
         options = nvrtc_options(major, minor)
         status, = nvrtc.nvrtcCompileProgram(program, len(options), options)
-        if int(status) != 0:
+        if status_code(status) != 0:
             size = cuda_call(nvrtc.nvrtcGetProgramLogSize(program), "nvrtcGetProgramLogSize")
             log = b" " * size
             cuda_call(nvrtc.nvrtcGetProgramLog(program, log), "nvrtcGetProgramLog")
@@ -88,7 +93,8 @@ class NoiseKernel:
         cuda_call(runtime.cudaFree(0), "cudaFree(0)")  # makes the primary context current
         props = cuda_call(runtime.cudaGetDeviceProperties(device), "cudaGetDeviceProperties")
         cubin = compile_cubin(props.major, props.minor)
-        self._module = cuda_call(driver.cuModuleLoadData(cubin), "cuModuleLoadData")
+        image = np.frombuffer(cubin, np.uint8)  # the loader takes the image's address
+        self._module = cuda_call(driver.cuModuleLoadData(image.ctypes.data), "cuModuleLoadData")
         self._function = cuda_call(driver.cuModuleGetFunction(self._module, KERNEL_NAME),
                                 "cuModuleGetFunction")
 

@@ -77,8 +77,9 @@ def compile_cubin(major: int, minor: int) -> bytes:
 
 
 def launch_config(batch: int, per_video: int) -> tuple[int, int]:
-    """(blocks, threads per block): one thread per output element, 1-D."""
-    total = batch * per_video
+    """(blocks, threads per block), 1-D: one thread per Philox block of 4 elements of a video
+    (the kernel loops grid-stride over them, so this is a size, not a requirement)."""
+    total = batch * ((per_video + 3) // 4)
     return (total + THREADS - 1) // THREADS, THREADS
 
 

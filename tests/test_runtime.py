@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,14 +30,17 @@ def psnr_per_frame(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return 10 * np.log10(4.0 / np.maximum(mse, 1e-30))
 
 
+def export_tiny(root: Path, tiny_models, **options) -> tuple[Path, dict[str, float]]:
+    """Save the tiny models as a checkpoint in `root` and export them there as `tiny`."""
+    cfg, content, motion = tiny_models
+    ckpt = save_checkpoint(root / "tiny.safetensors", cfg, content, motion)
+    return export_checkpoint(ckpt, ExportOptions(name="tiny", out_dir=root, **options))
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, tiny_models):
-    cfg, content, motion = tiny_models
-    root = tmp_path_factory.mktemp("export")
-    ckpt = save_checkpoint(root / "tiny.safetensors", cfg, content, motion)
-    path, errors = export_checkpoint(
-        ckpt, ExportOptions(name="tiny", out_dir=root, sampler="dpmpp2m", steps=4, frames=16))
-    return path, errors
+    return export_tiny(tmp_path_factory.mktemp("export"), tiny_models, sampler="dpmpp2m",
+                       steps=4, frames=16)
 
 
 def test_export_writes_a_verified_manifest(exported) -> None:
@@ -96,23 +101,36 @@ def test_image_to_video_and_batch_addressing(exported, tiny_models, tmp_path) ->
         next(VideoGenerator(exported[0]).generate(2, first_frame=np.zeros((3, 16, 16))))
 
 
+BLOCK_TORCH = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("torch is blocked")
+sys.meta_path.insert(0, Block())
+"""
+
+
+def assert_runs_without_torch(body: str) -> None:
+    """Run `body` in a fresh interpreter (repository root importable) where importing torch fails,
+    and check that it succeeds without torch in sys.modules."""
+    root = Path(__file__).resolve().parent.parent
+    code = (BLOCK_TORCH + textwrap.dedent(body)
+            + '\nassert "torch" not in sys.modules\nprint("ok")\n')
+    path = os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         cwd=root)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
 def test_runtime_never_imports_torch(exported) -> None:
-    code = textwrap.dedent(f"""
-        import sys, importlib
-        class Block:
-            def find_spec(self, name, path=None, target=None):
-                if name == "torch" or name.startswith("torch."):
-                    raise ImportError("torch is blocked")
-        sys.meta_path.insert(0, Block())
+    assert_runs_without_torch(f"""
         from vidm_rt.runtime import VideoGenerator
         frames = list(VideoGenerator({str(exported[0])!r}).generate(3, seed=0))
         assert len(frames) == 3 and frames[2].shape == (1, 3, 32, 32)
-        assert "torch" not in sys.modules
-        print("ok")
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "ok"
 
 
 def test_bad_engine_directories(exported, tmp_path) -> None:

@@ -1,11 +1,14 @@
 """`vidm-rt bench`: the same video on every backend and on the reference's own loop, in one run.
 
 Each configuration gets warm-up runs, then `repeats` timed runs; the median is reported. Rows:
-    onnxruntime / torch   the engine's schedule (sampler, steps) on that backend
+    onnxruntime / torch / tensorrt   the engine's schedule (sampler, steps) on that backend; on
+                          CUDA, torch and tensorrt replay each frame as a captured CUDA graph
+                          (unless --no-cuda-graphs), the first warm-up video captures it
     reference-loop        torch eager with the flow recomputed at every step and the reference
                           sampler (ancestral, 100 steps): what the original implementation runs
-ms_per_step times one motion denoiser launch alone (flow excluded), ms_per_frame a whole motion
-frame. Only ratios measured in the same run are meaningful: the machines are noisy.
+ms_per_step times one motion denoiser launch alone (flow excluded, synchronized), ms_per_frame a
+whole motion frame. Every backend runs on --device (tensorrt always on CUDA), the reference loop
+too. Only ratios measured in the same run are meaningful: the machines are noisy.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import resource
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -38,7 +42,16 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def machine_info(threads: int | None) -> dict[str, Any]:
+@dataclass
+class BenchTarget:
+    """Where the backends run: device, the TensorRT engine directory, runtime options."""
+
+    device: str = "cpu"
+    trt_engine: Path | None = None
+    options: Any = field(default=None)
+
+
+def machine_info(threads: int | None, gpu: str | None = None) -> dict[str, Any]:
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -47,33 +60,50 @@ def machine_info(threads: int | None) -> dict[str, Any]:
                 break
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": None, "threads": threads,
+    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": gpu, "threads": threads,
             "python": platform.python_version()}
 
 
 def run_bench(engine_dir: Path, backends: list[str], frames: int, repeats: int, warmup: int,
               reference_steps: int, threads: int | None, seed: int = 0,
-              log: Callable[[str], None] = print) -> dict[str, Any]:
+              log: Callable[[str], None] = print,
+              target: BenchTarget | None = None) -> dict[str, Any]:
     from .runtime import VideoGenerator
 
+    target = target or BenchTarget()
     results = []
     manifest = None
+    gpu = None
     for backend in backends:
-        gen = VideoGenerator(engine_dir, backend=backend, threads=threads)
-        manifest = gen.manifest
+        trt = backend == "tensorrt"
+        device = "cuda" if trt and target.device == "cpu" else target.device
+        gen = VideoGenerator(target.trt_engine if trt else engine_dir, backend=backend,
+                             device=device, threads=threads, options=target.options)
+        manifest = manifest or gen.manifest
+        gpu = gpu or getattr(gen.backend, "gpu_name", None)
         first = np.zeros((gen.batch, *gen.image_shape), np.float32)
 
         def video(gen: VideoGenerator = gen, first: np.ndarray = first) -> None:
             for _ in gen.generate(frames, seed=seed, first_frame=first):
                 pass
 
-        video_ms = _median_ms(video, repeats, warmup)
-        step_ms = _median_ms(gen.denoiser_launch("motion"), max(repeats, 5) * 4, warmup)
+        video_ms = _median_ms(video, repeats, max(warmup, 1 if device != "cpu" else 0))
+        launch = gen.denoiser_launch("motion")
+
+        def step(launch: Callable[[], None] = launch, gen: VideoGenerator = gen) -> None:
+            launch()
+            gen.backend.synchronize()
+
+        step_ms = _median_ms(step, max(repeats, 5) * 4, warmup)
         per_frame = video_ms / max(frames - 1, 1)
+        precision = (gen.manifest["tensorrt"]["precision"] if trt
+                     else getattr(target.options, "precision", None) or "fp32")
         results.append({
-            "backend": backend, "precision": "fp32", "sampler": gen.table.sampler,
-            "steps": gen.table.steps, "ms_per_step": step_ms, "ms_per_frame": per_frame,
-            "frames_per_s": 1000.0 * gen.batch / per_frame, "peak_rss_mb": _peak_rss_mb(),
+            "backend": backend, "device": device, "precision": precision,
+            "cuda_graphs": gen.program("motion", seed).capturing,
+            "sampler": gen.table.sampler, "steps": gen.table.steps, "ms_per_step": step_ms,
+            "ms_per_frame": per_frame, "frames_per_s": 1000.0 * gen.batch / per_frame,
+            "peak_rss_mb": _peak_rss_mb(),
         })
         log(f"{backend}: {per_frame:.1f} ms/frame, {step_ms:.2f} ms/step")
 
@@ -87,19 +117,23 @@ def run_bench(engine_dir: Path, backends: list[str], frames: int, repeats: int, 
         if threads:
             torch.set_num_threads(threads)
         ckpt = load_checkpoint(Path(engine_dir) / "model.safetensors")
+        motion = ckpt.motion.to(target.device)
         table = sampler_table("ancestral", reference_steps)
         batch = int(manifest["batch"])
         size = (int(manifest["height"]), int(manifest["width"]))
         first = torch.zeros(batch, 3, *size)
 
         def ref_video() -> None:
-            generate_video(ckpt.motion, table, frames, first_frame=first, seed=seed, batch=batch,
-                           recompute_flow=True)
+            generate_video(motion, table, frames, first_frame=first, seed=seed, batch=batch,
+                           recompute_flow=True, device=target.device)
+            if target.device != "cpu":
+                torch.cuda.synchronize()
 
         ref_ms = _median_ms(ref_video, max(1, repeats // 2), min(warmup, 1))
         per_frame = ref_ms / max(frames - 1, 1)
         results.append({
-            "backend": "reference-loop", "precision": "fp32", "sampler": "ancestral",
+            "backend": "reference-loop", "device": target.device, "precision": "fp32",
+            "cuda_graphs": False, "sampler": "ancestral",
             "steps": reference_steps, "ms_per_step": per_frame / reference_steps,
             "ms_per_frame": per_frame, "frames_per_s": 1000.0 * batch / per_frame,
             "peak_rss_mb": _peak_rss_mb(),
@@ -108,15 +142,15 @@ def run_bench(engine_dir: Path, backends: list[str], frames: int, repeats: int, 
         for row in results:
             row["speedup_vs_reference_loop"] = per_frame / row["ms_per_frame"]
     return {
-        "machine": machine_info(threads), "date": date.today().isoformat(),
+        "machine": machine_info(threads, gpu), "date": date.today().isoformat(),
         "preset": manifest["config"]["name"], "frames": frames, "batch": int(manifest["batch"]),
         "engine": str(engine_dir), "results": results,
     }
 
 
 def format_table(report: dict[str, Any]) -> str:
-    cols = ("backend", "precision", "sampler", "steps", "ms_per_step", "ms_per_frame",
-            "frames_per_s", "peak_rss_mb", "speedup_vs_reference_loop")
+    cols = ("backend", "device", "precision", "cuda_graphs", "sampler", "steps", "ms_per_step",
+            "ms_per_frame", "frames_per_s", "peak_rss_mb", "speedup_vs_reference_loop")
     rows = [[_fmt(r.get(c)) for c in cols] for r in report["results"]]
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
     line = " | ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True))

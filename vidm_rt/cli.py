@@ -31,7 +31,9 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except ImportError as e:
             missing = e.name or str(e)
-            extra = "torch" if missing.split(".")[0] in {"torch", "safetensors", "onnx"} else "cpu"
+            top = missing.split(".")[0]
+            extra = ("torch" if top in {"torch", "safetensors", "onnx"}
+                     else "gpu" if top in {"tensorrt", "cuda"} else "cpu")
             click.echo(
                 f"error: this command needs {missing}: pip install 'vidm-rt[{extra}]' "
                 "(for torch, install torch==2.13.0 first on CPU-only machines)",
@@ -232,12 +234,66 @@ def export(checkpoint: Path, name: str | None, out_dir: Path, height: int | None
     click.echo(f"wrote {path}")
 
 
+PRECISION_CHOICE = click.Choice(["fp32", "fp16", "int8"])
+
+
+@main.command()
+@click.argument("export_dir", type=click.Path(path_type=Path))
+@click.option("--precision", default="fp16", show_default=True, type=PRECISION_CHOICE,
+              help="fp16 and int8 use the export's FP16 / QDQ graphs (vidm-rt export / "
+                   "vidm-rt calibrate).")
+@click.option("--out", type=click.Path(path_type=Path),
+              help="Engine directory (default: engines/<export name>-<precision>).")
+@click.option("--workspace", type=click.IntRange(1), help="Builder workspace limit in MiB.")
+@click.option("--timing-cache", type=click.Path(dir_okay=False, path_type=Path),
+              help="Timing cache file, read and updated (default: one per TensorRT version and "
+                   "GPU in the output's parent folder).")
+@click.option("--opt-level", type=click.IntRange(0, 5),
+              help="TensorRT builder optimization level (default 3).")
+@click.option("--dla-core", type=click.IntRange(0),
+              help="Build for this DLA core with GPU fallback (Jetson AGX Orin; fp16/int8).")
+@click.option("--device", default="cuda", show_default=True, help="cuda or cuda:N.")
+@user_errors
+def build(export_dir: Path, precision: str, out: Path | None, workspace: int | None,
+          timing_cache: Path | None, opt_level: int | None, dla_core: int | None,
+          device: str) -> None:
+    """Build TensorRT engines (one plan per graph) from an export directory."""
+    from .build import BuildOptions, build_engines
+    from .runtime.tensorrt_backend import device_index
+
+    options = BuildOptions(precision=precision, out=out, workspace_mb=workspace,
+                           timing_cache=timing_cache, opt_level=opt_level, dla_core=dla_core,
+                           device=device_index(device))
+    path = build_engines(export_dir, options, progress=lambda msg: click.echo(msg, err=True))
+    click.echo(f"wrote {path}")
+
+
+def runtime_options(precision: str | None, no_cuda_graphs: bool, zero_copy: bool) -> Any:
+    from .runtime.generator import RuntimeOptions
+
+    return RuntimeOptions(precision=precision, cuda_graphs=not no_cuda_graphs,
+                          zero_copy=zero_copy)
+
+
+def gpu_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of the GPU backends, shared by generate and bench."""
+    fn = click.option("--zero-copy", is_flag=True,
+                      help="tensorrt: host-visible buffers in mapped host memory (Jetson).")(fn)
+    fn = click.option("--no-cuda-graphs", is_flag=True,
+                      help="Launch every graph eagerly instead of replaying a captured frame.")(fn)
+    return click.option("--precision", type=PRECISION_CHOICE,
+                        help="torch: fp16 = FP16 autocast on CUDA; tensorrt: the engine's "
+                             "(checked).")(fn)
+
+
 @main.command()
 @click.option("--engine", type=click.Path(path_type=Path),
               help="Export or engine directory (default: the bundled demo model).")
 @click.option("--backend", default="onnxruntime", show_default=True,
-              type=click.Choice(["onnxruntime", "torch"]))
-@click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:N].")
+              type=click.Choice(["onnxruntime", "torch", "tensorrt"]),
+              help="tensorrt needs an engine directory from `vidm-rt build`.")
+@click.option("--device", default="cpu", show_default=True,
+              help="cpu or cuda[:N] (tensorrt: default cuda).")
 @click.option("--frames", type=click.IntRange(1), help="Frames per video (default: the export's).")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**64 - 1))
 @click.option("--batch", type=click.IntRange(1),
@@ -248,10 +304,12 @@ def export(checkpoint: Path, name: str | None, out_dir: Path, height: int | None
               help="video.mp4, video.gif, video.npy or a folder/ of PNG frames.")
 @click.option("--fps", default=8.0, show_default=True, type=click.FloatRange(min=0.1))
 @click.option("--threads", type=click.IntRange(1), help="CPU threads (default: all).")
+@gpu_options
 @user_errors
 def generate(engine: Path | None, backend: str, device: str, frames: int | None, seed: int,
              batch: int | None, first_frame: Path | None, out: Path, fps: float,
-             threads: int | None) -> None:
+             threads: int | None, precision: str | None, no_cuda_graphs: bool,
+             zero_copy: bool) -> None:
     """Generate videos from an exported model with the static-schedule runtime."""
     import numpy as np
 
@@ -261,7 +319,10 @@ def generate(engine: Path | None, backend: str, device: str, frames: int | None,
     output_kind(out)
     if engine is None:
         engine = default_engine(batch or 1, lambda msg: click.echo(msg, err=True))
-    gen = VideoGenerator(engine, backend=backend, device=device, threads=threads)
+    if backend == "tensorrt" and device == "cpu":
+        device = "cuda"
+    gen = VideoGenerator(engine, backend=backend, device=device, threads=threads,
+                         options=runtime_options(precision, no_cuda_graphs, zero_copy))
     if batch is not None and batch != gen.batch:
         raise ValueError(f"{engine} was exported for batch {gen.batch}: export again with "
                          f"--batch {batch}, or leave --batch out")
@@ -291,21 +352,32 @@ def generate(engine: Path | None, backend: str, device: str, frames: int | None,
 @click.option("--reference-steps", default=100, show_default=True, type=click.IntRange(0),
               help="Steps of the reference loop (ancestral, flow every step); 0 skips it.")
 @click.option("--threads", type=click.IntRange(1), help="CPU threads for every backend.")
+@click.option("--device", default="cpu", show_default=True,
+              help="cpu or cuda[:N]: for every backend and the reference loop (tensorrt: cuda).")
+@click.option("--trt-engine", type=click.Path(path_type=Path),
+              help="Engine directory from `vidm-rt build` for the tensorrt backend.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the results as JSON.")
+@gpu_options
 @user_errors
 def bench(engine: Path | None, backends: str, frames: int, repeats: int, warmup: int,
-          reference_steps: int, threads: int | None, json_path: Path | None) -> None:
+          reference_steps: int, threads: int | None, device: str, trt_engine: Path | None,
+          json_path: Path | None, precision: str | None, no_cuda_graphs: bool,
+          zero_copy: bool) -> None:
     """Time one video on each backend and on the reference's own loop, in one run."""
     import json
 
-    from .bench import format_table, run_bench
+    from .bench import BenchTarget, format_table, run_bench
 
     if engine is None:
         engine = default_engine(1, lambda msg: click.echo(msg, err=True))
     names = [b.strip() for b in backends.split(",") if b.strip()]
+    if "tensorrt" in names and trt_engine is None:
+        raise ValueError("--backends tensorrt needs --trt-engine DIR (from `vidm-rt build`)")
+    target = BenchTarget(device=device, trt_engine=trt_engine,
+                         options=runtime_options(precision, no_cuda_graphs, zero_copy))
     report = run_bench(engine, names, frames, repeats, warmup, reference_steps, threads,
-                       log=lambda msg: click.echo(msg, err=True))
+                       log=lambda msg: click.echo(msg, err=True), target=target)
     click.echo(format_table(report))
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,17 @@ def write_manifest(directory: Path, manifest: dict[str, Any]) -> Path:
         json.dump(manifest, f, indent=2, sort_keys=True)
     os.replace(tmp, directory / MANIFEST)
     return directory / MANIFEST
+
+
+def publish_directory(tmp: Path, target: Path) -> None:
+    """Move a fully written directory into place, replacing `target` (same parent folder)."""
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+        target.rename(old / target.name)
+        tmp.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(target)
 
 
 def load_manifest(directory: str | Path, verify_hashes: bool = True) -> dict[str, Any]:
@@ -95,3 +107,56 @@ def load_manifest(directory: str | Path, verify_hashes: bool = True) -> dict[str
                 "corrupted): export the model again"
             )
     return manifest
+
+
+# Which command creates the graphs of each reduced precision (the "precisions" contract).
+PRECISION_SOURCES = {"fp16": "vidm-rt export", "int8": "vidm-rt calibrate"}
+
+
+def graph_files(manifest: dict[str, Any], precision: str,
+                directory: str | Path = "") -> dict[str, str]:
+    """{graph: ONNX file} of an export at `precision`, from its "precisions" section.
+
+    An export written before that section existed has only its FP32 graphs under "graphs"."""
+    precisions = manifest.get("precisions")
+    if precisions is None and precision == "fp32":
+        return {graph: spec["file"] for graph, spec in manifest["graphs"].items()}
+    if not precisions or precision not in precisions:
+        if precision not in ("fp32", *PRECISION_SOURCES):
+            raise ManifestError(f"unknown precision {precision!r}: choose fp32, fp16 or int8")
+        fix = PRECISION_SOURCES.get(precision, "vidm-rt export")
+        raise ManifestError(f"{directory or manifest.get('name', 'the export')}: has no "
+                            f"{precision} graphs: create them with `{fix}`")
+    files = precisions[precision]
+    missing = sorted(set(manifest["graphs"]) - set(files))
+    if missing:
+        raise ManifestError(f"{directory}: the {precision} graphs lack {', '.join(missing)}: "
+                            "export the model again")
+    return {graph: files[graph]["file"] for graph in manifest["graphs"]}
+
+
+def require_kind(manifest: dict[str, Any], kind: str, directory: str | Path, backend: str) -> None:
+    """Refuse an engine directory of the wrong kind for a backend (ONNX export vs TensorRT)."""
+    found = manifest.get("kind", "onnx")
+    if found == kind:
+        return
+    if kind == "tensorrt":
+        raise ManifestError(f"{directory}: an ONNX export, not TensorRT engines: build them with "
+                            f"`vidm-rt build {directory}`, or use --backend onnxruntime")
+    raise ManifestError(f"{directory}: TensorRT engines run only with --backend tensorrt; the "
+                        f"{backend} backend needs the export directory they were built from")
+
+
+def check_tensorrt_target(manifest: dict[str, Any], directory: str | Path, tensorrt_version: str,
+                          gpu_name: str, compute_capability: str) -> None:
+    """TensorRT plans run only with the TensorRT version and on the GPU they were built with."""
+    built = manifest.get("tensorrt") or {}
+    want = (built.get("version"), built.get("gpu"), built.get("compute_capability"))
+    have = (tensorrt_version, gpu_name, compute_capability)
+    if want != have:
+        source = built.get("export", "export/NAME")
+        precision = built.get("precision", "fp16")
+        raise ManifestError(
+            f"{directory}: built with TensorRT {want[0]} for {want[1]} (sm {want[2]}); this "
+            f"machine has TensorRT {have[0]} on {have[1]} (sm {have[2]}): run "
+            f"`vidm-rt build {source} --precision {precision}` again here")

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..manifest import write_manifest
+from ..manifest import publish_directory, write_manifest
 from ..schedule import FRAME_INDEX_POLICIES
 
 # Max |onnx - torch| / (1 + max |torch|) allowed per graph (float32 on both sides).
@@ -200,13 +200,7 @@ def export_checkpoint(
             "versions": {**_versions(), "onnx_opset": options.opset},
             "validation": errors,
         })
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{options.name}.old.", dir=out_dir))
-            target.rename(old / options.name)
-            tmp.rename(target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(target)
+        publish_directory(tmp, target)
         return target, errors
     finally:
         if tmp.exists():

@@ -3,7 +3,8 @@
 Everything is decided when the generator is built: the manifest is verified, every buffer is
 allocated once, the coefficient and timestep tables are uploaded, and every launch of a frame
 (flow, then per step denoiser + update) is bound. Generating then only writes the per-frame
-inputs (x_T, k, conditioning frames) and the per-step noise into fixed buffers and launches.
+inputs (k, the noise address; the first frame once) into fixed buffers and runs the frame's
+launch sequence (`frame.py`): eagerly, or as a captured CUDA graph on backends that can.
 
 Frame 0 comes from the content graph (or is given); frame f >= 1 from the motion graph with
 frame index k(f). The released model was trained with k in [1, F-2]; past the training length
@@ -15,26 +16,53 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .. import noise
-from ..manifest import ManifestError, load_manifest
+from ..manifest import ManifestError, load_manifest, require_kind
 from ..schedule import SamplerTable, frame_index
-from .plan import build_plan
+from .frame import Backend, FrameProgram, NoiseAddress, frame_ops
+from .plan import Launch, build_plan
 
-BACKENDS = ("onnxruntime", "torch")
+BACKENDS = ("onnxruntime", "torch", "tensorrt")
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+@dataclass
+class RuntimeOptions:
+    """How a backend runs the schedule (the schedule itself comes from the manifest).
+
+    precision: torch: "fp16" = FP16 autocast for the networks on CUDA (the update stays FP32);
+        tensorrt: must match the precision the engine was built with; None = the engine's.
+    cuda_graphs: capture each frame once and replay it (tensorrt, torch on CUDA).
+    zero_copy: tensorrt: host-visible buffers in mapped host memory (Jetson's shared DRAM).
+    """
+
+    precision: str | None = None
+    cuda_graphs: bool = True
+    zero_copy: bool = False
 
 
 def make_backend(name: str, engine_dir: Path, manifest: dict[str, Any], device: str,
-                 threads: int | None, table: SamplerTable) -> Any:
+                 threads: int | None, table: SamplerTable, options: RuntimeOptions) -> Backend:
     if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
         raise ValueError(f"unknown device {device!r}: use cpu, cuda or cuda:N")
+    if options.precision is not None and options.precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {options.precision!r}: choose fp32, fp16 or int8")
+    if name == "tensorrt":
+        from .tensorrt_backend import TensorRTBackend
+
+        return TensorRTBackend(engine_dir, manifest, device, options)
+    require_kind(manifest, "onnx", engine_dir, name)
     if name == "onnxruntime":
         from .ort_backend import OrtBackend
 
+        if options.precision not in (None, "fp32"):
+            raise ValueError("the onnxruntime backend runs the export's fp32 graphs; for fp16 "
+                             "or int8 use --backend tensorrt (or torch for fp16 on CUDA)")
         return OrtBackend(engine_dir, manifest, device, threads)
     if name == "torch":
         try:
@@ -43,7 +71,7 @@ def make_backend(name: str, engine_dir: Path, manifest: dict[str, Any], device: 
             raise ValueError(
                 "the torch backend needs torch: pip install 'vidm-rt[torch]'"
             ) from None
-        return TorchBackend(engine_dir, manifest, device, threads, table)
+        return TorchBackend(engine_dir, manifest, device, threads, table, options)
     raise ValueError(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}")
 
 
@@ -51,7 +79,8 @@ class VideoGenerator:
     """Generate videos from an engine directory; see the module docstring."""
 
     def __init__(self, engine_dir: str | Path, backend: str = "onnxruntime", device: str = "cpu",
-                 threads: int | None = None, table: SamplerTable | None = None) -> None:
+                 threads: int | None = None, table: SamplerTable | None = None,
+                 options: RuntimeOptions | None = None) -> None:
         """`table` replaces the export's sampler: the graphs do not depend on it, only the
         update graph's x0 clipping does, which the table must match."""
         self.engine_dir = Path(engine_dir)
@@ -68,7 +97,9 @@ class VideoGenerator:
         self.default_frames = int(m.get("frames", self.train_frames))
         self.frame_index_policy = m.get("frame_index", "clamp")
         self.has_content = "content" in m["graphs"]
-        self.backend = make_backend(backend, self.engine_dir, m, device, threads, self.table)
+        self.options = options or RuntimeOptions()
+        self.backend = make_backend(backend, self.engine_dir, m, device, threads, self.table,
+                                    self.options)
         denoisers = ("content", "motion") if self.has_content else ("motion",)
         self.plan = build_plan(self.batch, self.channels, self.height, self.width, self.table,
                                denoisers)
@@ -76,34 +107,37 @@ class VideoGenerator:
         self.backend.write("coef", self.table.coefficients())
         t_rows = np.repeat(self.table.model_t.astype(np.float32)[:, None], self.batch, axis=1)
         self.backend.write("t", t_rows)
-        self._flow = self.backend.prepare(self.plan.flow)
-        self._steps = {
-            graph: [(self.backend.prepare(d), self.backend.prepare(u)) for d, u in launches]
-            for graph, launches in self.plan.steps.items()
-        }
-        self._zeros = np.zeros((self.batch, self.channels, self.height, self.width), np.float32)
-        self._noisy_steps = [bool(s != 0) for s in self.table.noise_std]
+        self._specs = {spec.name: spec for spec in self.plan.buffers}
+        self._ops = {graph: frame_ops(self.plan, graph, self.table) for graph in denoisers}
+        self._prepared: dict[Launch, Callable[[], None]] = {}
+        self._programs: dict[tuple[str, int], FrameProgram] = {}
+        self._address = NoiseAddress()
+
+    def program(self, graph: str, seed: int) -> FrameProgram:
+        """The frame program of a denoiser graph for a seed, bound (and later captured) once."""
+        key = (graph, seed)
+        if key not in self._programs:
+            self._programs[key] = FrameProgram(self.backend, self._ops[graph], seed, self._specs,
+                                               self._address, self._prepared,
+                                               self.options.cuda_graphs)
+        return self._programs[key]
 
     def denoiser_launch(self, graph: str = "motion", step: int = 0) -> Callable[[], None]:
         """The bound denoiser launch of one step (for timing a single network evaluation)."""
-        return self._steps[graph][step][0]
+        launch = self.plan.steps[graph][step][0]
+        if launch not in self._prepared:
+            self._prepared[launch] = self.backend.prepare(launch)
+        return self._prepared[launch]
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
         return (self.channels, self.height, self.width)
 
-    def _denoise(self, graph: str, seed: int, videos: np.ndarray, frame: int,
+    def _denoise(self, graph: str, seed: int, first_video: int, frame: int,
                  on_step: Callable[[], None] | None) -> np.ndarray:
-        write = self.backend.write
-        write("x.0", noise.gaussian_batch(seed, videos, frame, 0, self.image_shape))
-        write("x0.0", self._zeros)
-        for i, (denoise, update) in enumerate(self._steps[graph]):
-            denoise()
-            if self._noisy_steps[i]:
-                write("noise", noise.gaussian_batch(seed, videos, frame, i + 1, self.image_shape))
-            update()
-            if on_step is not None:
-                on_step()
+        self._address.first_video, self._address.frame = first_video, frame
+        self.backend.write("noise_base", self._address.as_buffer())
+        self.program(graph, seed).run(on_step)
         return self.backend.read(self.plan.result)
 
     def generate(
@@ -122,7 +156,10 @@ class VideoGenerator:
         frames = self.default_frames if frames is None else frames
         if frames < 1:
             raise ValueError("frames must be at least 1")
-        videos = np.arange(first_video, first_video + self.batch)
+        if not 0 <= seed < 2**64:
+            raise ValueError("seed must be an integer in [0, 2**64)")
+        if first_video < 0 or first_video + self.batch > 2**32:
+            raise ValueError("video numbers must lie in [0, 2**32)")
         if first_frame is not None:
             first = np.asarray(first_frame, np.float32)
             if first.shape == self.image_shape:
@@ -133,7 +170,7 @@ class VideoGenerator:
                     f"{self.image_shape} or {(self.batch, *self.image_shape)}"
                 )
         elif self.has_content:
-            first = self._denoise("content", seed, videos, 0, on_step)
+            first = self._denoise("content", seed, first_video, 0, on_step)
         else:
             raise ManifestError(
                 f"{self.engine_dir}: this engine has no content model: give a first frame"
@@ -144,7 +181,4 @@ class VideoGenerator:
         for f in range(1, frames):
             k = frame_index(f, self.train_frames, self.frame_index_policy)
             self.backend.write("k", np.full((self.batch,), k, np.float32))
-            self._flow()
-            out = self._denoise("motion", seed, videos, f, on_step)
-            self.backend.write("x_prev", out)
-            yield out
+            yield self._denoise("motion", seed, first_video, f, on_step)

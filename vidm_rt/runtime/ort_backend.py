@@ -19,6 +19,8 @@ from .plan import BufferSpec, Launch
 
 class OrtBackend:
     name = "onnxruntime"
+    device_noise = False
+    can_capture = False
 
     def __init__(self, engine_dir: Path, manifest: dict[str, Any], device: str = "cpu",
                  threads: int | None = None) -> None:
@@ -60,18 +62,20 @@ class OrtBackend:
 
     def allocate(self, specs: list[BufferSpec]) -> None:
         ort = self._ort
+        self._specs = {spec.name: spec for spec in specs}
         for spec in specs:
+            dtype = np.dtype(spec.dtype)
             if self.device == "cpu":
-                arr = np.zeros(spec.shape, np.float32)
+                arr = np.zeros(spec.shape, dtype)
                 self.arrays[spec.name] = arr
                 if spec.table:
                     self.values[spec.name] = [ort.OrtValue.ortvalue_from_numpy(r) for r in arr]
                 else:
                     self.values[spec.name] = ort.OrtValue.ortvalue_from_numpy(arr)
             else:
-                def device_value(shape: tuple[int, ...]) -> Any:
+                def device_value(shape: tuple[int, ...], dtype: np.dtype = dtype) -> Any:
                     return ort.OrtValue.ortvalue_from_shape_and_type(
-                        list(shape), np.float32, "cuda", self._device_id())
+                        list(shape), dtype, "cuda", self._device_id())
                 if spec.table:
                     self.values[spec.name] = [device_value(spec.row_shape)
                                               for _ in range(spec.shape[0])]
@@ -83,7 +87,7 @@ class OrtBackend:
             np.copyto(self.arrays[name], value, casting="same_kind")
             return
         target = self.values[name]
-        value = np.ascontiguousarray(value, dtype=np.float32)
+        value = np.ascontiguousarray(value, dtype=self._specs[name].dtype)
         if isinstance(target, list):
             for row, v in zip(target, value, strict=True):
                 row.update_inplace(np.ascontiguousarray(v))
@@ -111,6 +115,19 @@ class OrtBackend:
             session.run_with_iobinding(binding)
 
         return run
+
+    def prepare_zero(self, name: str) -> Callable[[], None]:
+        zeros = np.zeros(self._specs[name].shape, self._specs[name].dtype)
+        return lambda: self.write(name, zeros)
+
+    def prepare_copy(self, dst: str, src: str) -> Callable[[], None]:
+        if self.device == "cpu":
+            d, s = self.arrays[dst], self.arrays[src]
+            return lambda: np.copyto(d, s)
+        return lambda: self.write(dst, self.read(src))
+
+    def synchronize(self) -> None:
+        """run_with_iobinding returns when the outputs are written."""
 
     def buffer_identities(self) -> dict[str, int]:
         """Addresses of the buffers' memory, to show the loop never reallocates them."""

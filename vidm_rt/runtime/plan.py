@@ -8,16 +8,22 @@ Buffers (B videos, C channels, H x W, S steps):
     x_first, x_prev (B, C, H, W)   the motion model's conditioning frames
     flow            (B, 2, H, W)   flow(x_first, x_prev), computed once per frame
     k               (B,)           frame index fed to PGN
+    noise_base      (2,) uint32    [first video, frame]: the noise address of the current frame
     coef            (S, 7)         table: row i = step i's update coefficients
     t               (S, B)         table: row i = step i's model timestep
 
-A launch binds each graph input and output to a buffer or to one row of a table buffer. A frame
-is: (flow), then per step (denoiser, update); its result is x.(S%2).
+A launch binds each graph input and output to a buffer or to one row of a table buffer (on a GPU
+a row is the table's device address plus i row sizes). A frame is: (flow), then per step
+(denoiser, update); its result is x.(S%2). `host` marks the buffers the host writes or reads
+(per frame or once): the only ones that need host staging, or mapped memory with --zero-copy.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from ..schedule import COEFFICIENT_NAMES, SamplerTable
 
@@ -29,10 +35,20 @@ class BufferSpec:
     name: str
     shape: tuple[int, ...]
     table: bool = False  # launches bind single rows of it
+    dtype: str = "float32"
+    host: bool = False   # written or read by the host
 
     @property
     def row_shape(self) -> tuple[int, ...]:
         return self.shape[1:] if self.table else self.shape
+
+    @property
+    def nbytes(self) -> int:
+        return math.prod(self.shape) * np.dtype(self.dtype).itemsize
+
+    @property
+    def row_nbytes(self) -> int:
+        return math.prod(self.row_shape) * np.dtype(self.dtype).itemsize
 
 
 @dataclass(frozen=True)
@@ -57,16 +73,18 @@ def build_plan(batch: int, channels: int, height: int, width: int,
                table: SamplerTable, denoisers: tuple[str, ...]) -> SchedulePlan:
     img = (batch, channels, height, width)
     s = table.steps
+    result = f"x.{s % 2}"
     buffers = [
-        BufferSpec("x.0", img), BufferSpec("x.1", img),
+        BufferSpec("x.0", img, host=result == "x.0"), BufferSpec("x.1", img, host=result == "x.1"),
         BufferSpec("x0.0", img), BufferSpec("x0.1", img),
         BufferSpec("model_out", (batch, 2 * channels, height, width)),
         BufferSpec("noise", img),
-        BufferSpec("x_first", img), BufferSpec("x_prev", img),
+        BufferSpec("x_first", img, host=True), BufferSpec("x_prev", img, host=True),
         BufferSpec("flow", (batch, 2, height, width)),
-        BufferSpec("k", (batch,)),
-        BufferSpec("coef", (s, len(COEFFICIENT_NAMES)), table=True),
-        BufferSpec("t", (s, batch), table=True),
+        BufferSpec("k", (batch,), host=True),
+        BufferSpec("noise_base", (2,), dtype="uint32", host=True),
+        BufferSpec("coef", (s, len(COEFFICIENT_NAMES)), table=True, host=True),
+        BufferSpec("t", (s, batch), table=True, host=True),
     ]
     flow = Launch("flow", {"x_first": ("x_first", None), "x_prev": ("x_prev", None)},
                   {"flow": ("flow", None)})
@@ -87,4 +105,4 @@ def build_plan(batch: int, channels: int, height: int, width: int,
             )
             per_step.append((denoise, update))
         steps[graph] = per_step
-    return SchedulePlan(buffers, flow, steps, result=f"x.{s % 2}")
+    return SchedulePlan(buffers, flow, steps, result=result)

@@ -1,0 +1,142 @@
+"""GPU-only checks, marked `gpu`: each skips with its reason where CUDA, cuda-python, the noise
+kernel source or TensorRT is absent. Run them on a GPU machine with `pytest -m gpu`."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from tests.test_runtime import export_tiny, psnr_per_frame
+from vidm_rt import noise
+from vidm_rt.runtime import VideoGenerator
+from vidm_rt.runtime.device_noise import KERNEL_FILE
+from vidm_rt.runtime.generator import RuntimeOptions
+
+
+def _torch_cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+def _module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def _cuda_device() -> bool:
+    if not _module("cuda.bindings.runtime"):
+        return False
+    from cuda.bindings import runtime
+
+    from vidm_rt.runtime.device_noise import status_code
+
+    status, count = runtime.cudaGetDeviceCount()
+    return status_code(status) == 0 and count > 0
+
+
+needs_torch_cuda = pytest.mark.skipif(not _torch_cuda(), reason="torch has no CUDA device here")
+needs_cuda_python = pytest.mark.skipif(not _cuda_device(),
+                                       reason="no cuda-python (cuda.bindings) or no CUDA device")
+needs_kernel = pytest.mark.skipif(not KERNEL_FILE.is_file(),
+                                  reason=f"{KERNEL_FILE.name} is not in this checkout")
+needs_tensorrt = pytest.mark.skipif(not _module("tensorrt"), reason="TensorRT is not installed")
+
+pytestmark = pytest.mark.gpu
+
+
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory, tiny_models):
+    return export_tiny(tmp_path_factory.mktemp("gpu"), tiny_models, sampler="ancestral",
+                       steps=4, frames=5)[0]
+
+
+def video(gen: VideoGenerator, seed: int = 3) -> np.ndarray:
+    return np.stack(list(gen.generate(5, seed=seed)), axis=1)
+
+
+@needs_cuda_python
+@needs_kernel
+def test_device_noise_equals_numpy_bit_for_bit() -> None:
+    from vidm_rt.runtime.cuda_memory import CudaBindingsMemory
+
+    mem = CudaBindingsMemory(0)
+    try:
+        kernel, stream = mem.noise_kernel(), mem.create_stream()
+        batch, shape = 3, (3, 64, 64)
+        per_video = int(np.prod(shape))
+        out = mem.malloc(batch * per_video * 4)
+        base = mem.malloc(8)
+        host_base = mem.host_alloc(8, mapped=False)
+        host_out = mem.host_alloc(batch * per_video * 4, mapped=False)
+        cases = [(1234, 0, 1, 2), (2**64 - 1, 7, 40, 0), (5, 2**31, 3, 99)]
+        for seed, video0, frame, step in cases:
+            host_base.array.view(np.uint32)[:] = [video0, frame]
+            mem.copy_async(base, host_base.array.ctypes.data, 8, stream)
+            kernel.launch(out, seed, base, step, batch, per_video, stream)
+            mem.copy_async(host_out.array.ctypes.data, out, batch * per_video * 4, stream)
+            mem.synchronize(stream)
+            want = noise.gaussian_batch(seed, np.arange(video0, video0 + batch), frame, step, shape)
+            got = host_out.array.view(np.float32).reshape(want.shape)
+            np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+        # A captured launch reads the frame number from device memory at replay time.
+        graph = mem.capture(stream, [lambda: kernel.launch(out, 9, base, 1, batch, per_video,
+                                                           stream)])
+        for frame in (11, 12):
+            host_base.array.view(np.uint32)[:] = [0, frame]
+            mem.copy_async(base, host_base.array.ctypes.data, 8, stream)
+            mem.launch_graph(graph, stream)
+            mem.copy_async(host_out.array.ctypes.data, out, batch * per_video * 4, stream)
+            mem.synchronize(stream)
+            want = noise.gaussian_batch(9, np.arange(batch), frame, 1, shape)
+            np.testing.assert_array_equal(host_out.array.view(np.float32).reshape(want.shape),
+                                          want)
+    finally:
+        mem.close()
+
+
+@needs_torch_cuda
+def test_torch_cuda_backend_equals_cpu_reference(export_dir) -> None:
+    cpu = video(VideoGenerator(export_dir, backend="torch"))
+    gpu = video(VideoGenerator(export_dir, backend="torch", device="cuda"))
+    assert psnr_per_frame(cpu, gpu).min() >= 45
+
+
+@needs_torch_cuda
+@needs_cuda_python
+@needs_kernel
+def test_cuda_graph_replay_equals_plain_launches(export_dir) -> None:
+    graphs = VideoGenerator(export_dir, backend="torch", device="cuda")
+    eager = VideoGenerator(export_dir, backend="torch", device="cuda",
+                           options=RuntimeOptions(cuda_graphs=False))
+    replayed, plain = video(graphs), video(eager)
+    assert graphs.program("motion", 3).replay is not None
+    assert eager.program("motion", 3).replay is None
+    np.testing.assert_allclose(replayed, plain, rtol=0, atol=1e-5)
+
+
+@needs_torch_cuda
+def test_torch_cuda_fp16_autocast_stays_close(export_dir) -> None:
+    fp32 = video(VideoGenerator(export_dir, backend="torch", device="cuda"))
+    fp16 = video(VideoGenerator(export_dir, backend="torch", device="cuda",
+                                options=RuntimeOptions(precision="fp16")))
+    assert np.isfinite(fp16).all()
+    assert psnr_per_frame(fp32, fp16).min() >= 25
+
+
+@needs_tensorrt
+@needs_cuda_python
+@needs_kernel
+def test_tensorrt_fp32_engines_equal_onnxruntime(export_dir, tmp_path) -> None:
+    from vidm_rt.build import BuildOptions, build_engines
+
+    engines = build_engines(export_dir, BuildOptions(precision="fp32", out=tmp_path / "e"))
+    reference = video(VideoGenerator(export_dir))
+    got = video(VideoGenerator(engines, backend="tensorrt", device="cuda"))
+    assert psnr_per_frame(reference, got).min() >= 45

@@ -1,0 +1,186 @@
+"""`vidm-rt build`: one TensorRT plan per graph of an export, plus an engine manifest.
+
+    engines/<name>/   content.plan flow.plan motion.plan update.plan manifest.json (kind "tensorrt")
+
+The graphs of the requested precision come from the export manifest's "precisions" section
+(`manifest.graph_files`): fp16 from `vidm-rt export`, int8 (QDQ) from `vidm-rt calibrate`. Each is
+parsed with TensorRT's ONNX parser and built with the Python API (named tensors only):
+
+- TensorRT >= 10.12 (and 11.x, where it is the only mode): a strongly typed network; the ONNX
+  graph's own types decide the precision and no precision flag is set (weak typing is deprecated
+  in 10.12 and removed in 11.0).
+- older 10.x (JetPack 6 ships 10.3): a weakly typed network with the FP16 flag for fp16 and the
+  INT8 flag for the QDQ graphs (explicit quantization).
+- static shapes need no optimisation profile; a graph with a dynamic input gets one profile with
+  min = opt = max = the export's shape.
+- one timing cache shared by all graphs, read before and written after the build, so a rebuild
+  on the same GPU and TensorRT is fast.
+- --dla-core N: DLA as the default device with GPU fallback (Jetson AGX Orin); DLA runs only
+  fp16 and int8.
+
+The manifest records the TensorRT version, the GPU's name and compute capability; the TensorRT
+backend refuses plans built elsewhere. The engine directory is written to a temporary folder and
+renamed into place, so a failed build leaves nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .manifest import (
+    graph_files,
+    load_manifest,
+    publish_directory,
+    require_kind,
+    write_manifest,
+)
+
+STRONGLY_TYPED_FROM = (10, 12)
+# Fields of the export manifest that describe the schedule: the engines run the same one.
+SCHEDULE_FIELDS = ("config", "batch", "height", "width", "frames", "frame_index", "sampler")
+
+
+class BuildError(ValueError):
+    """TensorRT could not parse or build a graph; nothing was written."""
+
+
+@dataclass
+class BuildOptions:
+    precision: str = "fp16"
+    out: Path | None = None            # default: engines/<export name>-<precision>
+    workspace_mb: int | None = None    # TensorRT's default: the device's memory
+    timing_cache: Path | None = None   # default: engines/timing-trt<version>-sm<cc>.cache
+    opt_level: int | None = None       # builder_optimization_level 0..5 (TensorRT default 3)
+    dla_core: int | None = None
+    device: int = 0
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
+
+
+def strongly_typed(tensorrt_version: str) -> bool:
+    return version_tuple(tensorrt_version) >= STRONGLY_TYPED_FROM
+
+
+def default_paths(export_dir: Path, options: BuildOptions, tensorrt_version: str,
+                  compute_capability: str) -> tuple[Path, Path]:
+    out = options.out or Path("engines") / f"{export_dir.name}-{options.precision}"
+    cache = options.timing_cache or out.parent / (
+        f"timing-trt{tensorrt_version}-sm{compute_capability.replace('.', '')}.cache")
+    return out, cache
+
+
+def _configure(trt: Any, builder: Any, network: Any, options: BuildOptions, strong: bool,
+               cache: Any | None, shapes: dict[str, list[int]]) -> Any:
+    config = builder.create_builder_config()
+    if options.workspace_mb is not None:
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, options.workspace_mb << 20)
+    if options.opt_level is not None:
+        config.builder_optimization_level = options.opt_level
+    if options.precision == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
+        # fp32 engines are the reference: no TF32 tensor-core math (TensorRT allows it by default).
+        config.clear_flag(trt.BuilderFlag.TF32)
+    if not strong and options.precision == "fp16":
+        config.set_flag(trt.BuilderFlag.FP16)
+    if not strong and options.precision == "int8":
+        config.set_flag(trt.BuilderFlag.INT8)
+    if options.dla_core is not None:
+        config.default_device_type = trt.DeviceType.DLA
+        config.DLA_core = options.dla_core
+        config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
+    if cache is not None:
+        config.set_timing_cache(cache, ignore_mismatch=False)
+    dynamic = [network.get_input(i) for i in range(network.num_inputs)
+               if any(d < 0 for d in network.get_input(i).shape)]
+    if dynamic:
+        profile = builder.create_optimization_profile()
+        for tensor in dynamic:
+            shape = tuple(shapes[tensor.name])
+            profile.set_shape(tensor.name, shape, shape, shape)
+        config.add_optimization_profile(profile)
+    return config
+
+
+def build_engines(export_dir: str | Path, options: BuildOptions,
+                  progress: Callable[[str], None] | None = None) -> Path:
+    """Build every graph of the export at options.precision; returns the engine directory."""
+    from .runtime.cuda_memory import open_device
+    from .runtime.tensorrt_backend import import_tensorrt
+
+    say = progress or (lambda _msg: None)
+    export_dir = Path(export_dir)
+    manifest = load_manifest(export_dir)
+    require_kind(manifest, "onnx", export_dir, "build")
+    if options.dla_core is not None and options.precision == "fp32":
+        raise ValueError("DLA runs fp16 and int8 only: build with --precision fp16 or int8")
+    files = graph_files(manifest, options.precision, export_dir)
+    trt = import_tensorrt()
+    gpu = open_device(options.device)
+    version = trt.__version__
+    out, cache_path = default_paths(export_dir, options, version, gpu.compute_capability)
+    strong = strongly_typed(version)
+
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    if options.dla_core is not None and not 0 <= options.dla_core < builder.num_DLA_cores:
+        raise ValueError(f"this device has {builder.num_DLA_cores} DLA cores: --dla-core "
+                         f"{options.dla_core} does not exist")
+    cache_data = cache_path.read_bytes() if cache_path.is_file() else b""
+    cache = None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        graphs: dict[str, Any] = {}
+        for graph, file in files.items():
+            say(f"building {graph}.plan from {file} ({options.precision}, TensorRT {version})")
+            flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if strong else 0
+            network = builder.create_network(flags)
+            parser = trt.OnnxParser(network, logger)
+            if not parser.parse_from_file(str(export_dir / file)):
+                errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+                raise BuildError(f"{export_dir / file}: TensorRT cannot parse it: {errors}")
+            spec = manifest["graphs"][graph]
+            shapes = {name: s["shape"] for name, s in spec["inputs"].items()}
+            if cache is None:
+                cache = builder.create_builder_config().create_timing_cache(cache_data)
+            config = _configure(trt, builder, network, options, strong, cache, shapes)
+            plan = builder.build_serialized_network(network, config)
+            if plan is None:
+                raise BuildError(f"TensorRT could not build {graph} from {file} (see its log "
+                                 "above); nothing was written")
+            (tmp / f"{graph}.plan").write_bytes(bytes(plan))
+            graphs[graph] = {**spec, "file": f"{graph}.plan", "source": file}
+        write_manifest(tmp, {
+            **{key: manifest[key] for key in SCHEDULE_FIELDS if key in manifest},
+            "kind": "tensorrt",
+            "name": out.name,
+            "graphs": graphs,
+            "files": [g["file"] for g in graphs.values()],
+            "tensorrt": {"version": version, "gpu": gpu.device_name,
+                         "compute_capability": gpu.compute_capability,
+                         "precision": options.precision, "export": str(export_dir),
+                         "strongly_typed": strong, "dla_core": options.dla_core,
+                         "workspace_mb": options.workspace_mb, "opt_level": options.opt_level},
+            "versions": {**manifest.get("versions", {}), "tensorrt": version},
+        })
+        if cache is not None:
+            _write_atomic(cache_path, bytes(cache.serialize()))
+        publish_directory(tmp, out)
+        return out
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)

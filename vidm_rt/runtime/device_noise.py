@@ -1,0 +1,130 @@
+"""The noise of `vidm_rt.noise` on the GPU: vidm_rt/kernels/noise_kernel.cu compiled with NVRTC.
+
+The kernel file (shared with the C API, the one CUDA source of the noise) defines
+
+    extern "C" __global__ void vidm_gaussian_noise(float* out, unsigned int key_lo,
+        unsigned int key_hi, const unsigned int* base, unsigned int step, unsigned int batch,
+        unsigned int per_video);
+
+    out[b * per_video + e] = gaussian(seed, video = base[0] + b, frame = base[1], step)[e]
+
+`base` lives in device memory, so a captured CUDA graph reads the current frame at replay time.
+It is compiled at run time with cuda-python's NVRTC bindings (`cuda.bindings.nvrtc`) to a cubin
+for the current GPU, with --fmad=false (no contracted multiply-adds: vidm_rt.noise's porting
+rules), and launched with the driver API on the caller's stream (TensorRT's, or torch's).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+KERNEL_DIR = Path(__file__).resolve().parent.parent / "kernels"
+KERNEL_FILE = KERNEL_DIR / "noise_kernel.cu"
+KERNEL_NAME = b"vidm_gaussian_noise"
+NVRTC_OPTIONS = ("--fmad=false", "--prec-div=true", "--prec-sqrt=true", "--ftz=false")
+THREADS = 256
+CUDA_PYTHON_MISSING = ("device noise needs cuda-python (`cuda.bindings`): pip install "
+                       "'vidm-rt[gpu]' (or pip install cuda-python)")
+
+
+def status_code(status: Any) -> int:
+    """The number of a cuda-python status enum (0 = success for the runtime, driver, NVRTC)."""
+    return int(getattr(status, "value", status))
+
+
+def cuda_call(result: tuple, what: str) -> Any:
+    """cuda-python calls return (status, *values): raise on a failed status, return the values."""
+    status, *values = result
+    if status_code(status) != 0:
+        raise RuntimeError(f"{what} failed: {status!r}")
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else tuple(values)
+
+
+def nvrtc_options(major: int, minor: int) -> list[bytes]:
+    return [f"--gpu-architecture=sm_{major}{minor}".encode(), *(o.encode() for o in NVRTC_OPTIONS),
+            f"--include-path={KERNEL_DIR}".encode()]
+
+
+def compile_cubin(major: int, minor: int) -> bytes:
+    """noise_kernel.cu -> a cubin for compute capability major.minor (NVRTC)."""
+    from cuda.bindings import nvrtc
+
+    if not KERNEL_FILE.is_file():
+        raise ValueError(f"{KERNEL_FILE} is missing from this installation: reinstall vidm-rt")
+    source, name = KERNEL_FILE.read_bytes(), KERNEL_FILE.name.encode()
+    program = cuda_call(nvrtc.nvrtcCreateProgram(source, name, 0, [], []), "nvrtcCreateProgram")
+    try:
+        options = nvrtc_options(major, minor)
+        status, = nvrtc.nvrtcCompileProgram(program, len(options), options)
+        if status_code(status) != 0:
+            size = cuda_call(nvrtc.nvrtcGetProgramLogSize(program), "nvrtcGetProgramLogSize")
+            log = b" " * size
+            cuda_call(nvrtc.nvrtcGetProgramLog(program, log), "nvrtcGetProgramLog")
+            raise RuntimeError(f"NVRTC could not compile {KERNEL_FILE.name}: "
+                               f"{log.decode(errors='replace').strip()}")
+        size = cuda_call(nvrtc.nvrtcGetCUBINSize(program), "nvrtcGetCUBINSize")
+        cubin = b" " * size
+        cuda_call(nvrtc.nvrtcGetCUBIN(program, cubin), "nvrtcGetCUBIN")
+        return cubin
+    finally:
+        nvrtc.nvrtcDestroyProgram(program)
+
+
+def launch_config(batch: int, per_video: int) -> tuple[int, int]:
+    """(blocks, threads per block), 1-D: one thread per Philox block of 4 elements of a video
+    (the kernel loops grid-stride over them, so this is a size, not a requirement)."""
+    total = batch * ((per_video + 3) // 4)
+    return (total + THREADS - 1) // THREADS, THREADS
+
+
+class NoiseKernel:
+    """The compiled kernel in the current CUDA context; `launch` enqueues one noise tensor."""
+
+    def __init__(self) -> None:
+        from cuda.bindings import driver, runtime
+
+        self._driver = driver
+        device = cuda_call(runtime.cudaGetDevice(), "cudaGetDevice")
+        cuda_call(runtime.cudaFree(0), "cudaFree(0)")  # makes the primary context current
+        props = cuda_call(runtime.cudaGetDeviceProperties(device), "cudaGetDeviceProperties")
+        cubin = compile_cubin(props.major, props.minor)
+        image = np.frombuffer(cubin, np.uint8)  # the loader takes the image's address
+        self._module = cuda_call(driver.cuModuleLoadData(image.ctypes.data), "cuModuleLoadData")
+        self._function = cuda_call(driver.cuModuleGetFunction(self._module, KERNEL_NAME),
+                                "cuModuleGetFunction")
+
+    def launch(self, out: int, seed: int, base: int, step: int, batch: int, per_video: int,
+               stream: int) -> None:
+        """Enqueue `out` <- noise(seed, videos base[0].., frame base[1], step) on `stream`."""
+        args = [np.array([out], np.uint64), np.array([seed & 0xFFFFFFFF], np.uint32),
+                np.array([seed >> 32], np.uint32), np.array([base], np.uint64),
+                np.array([step], np.uint32), np.array([batch], np.uint32),
+                np.array([per_video], np.uint32)]
+        pointers = np.array([a.ctypes.data for a in args], np.uint64)
+        blocks, threads = launch_config(batch, per_video)
+        cuda_call(self._driver.cuLaunchKernel(self._function, blocks, 1, 1, threads, 1, 1, 0,
+                                              stream, pointers.ctypes.data, 0),
+                  "cuLaunchKernel(vidm_gaussian_noise)")
+
+
+@cache
+def _kernel() -> NoiseKernel:
+    return NoiseKernel()
+
+
+def load_noise_kernel(required: bool = True) -> NoiseKernel | None:
+    """The kernel for the current device, compiled once per process; None without cuda-python
+    when not `required`."""
+    try:
+        import cuda.bindings.nvrtc  # noqa: F401
+    except ImportError:
+        if required:
+            raise ValueError(CUDA_PYTHON_MISSING) from None
+        return None
+    return _kernel()

@@ -1,0 +1,161 @@
+"""The per-frame launch sequence, shared by every backend: run eagerly, or captured and replayed.
+
+A frame of denoiser graph G is, in this order:
+
+    flow                            (motion frames only)
+    x.0    <- noise(step 0)         x_T
+    x0.0   <- 0                     no previous x0 at the first step
+    per step i:  G,  noise <- noise(step i + 1) (noisy steps only),  update
+    x_prev <- result                (motion frames only: the next frame's conditioning)
+
+Before a frame the host writes only the per-frame inputs into fixed buffers: `k` and
+`noise_base` = [first video, frame], the address every noise launch of the frame reads. Backends
+without device noise draw it on the host from the same address (`NoiseAddress`, the host's copy);
+device-noise backends launch the CUDA kernel, which reads `noise_base` from device memory, so a
+captured CUDA graph draws the current frame's noise when it is replayed.
+
+Capture and replay (`FrameProgram.run`): the first frame of a program runs eagerly, which is the
+warm-up (TensorRT and torch allocate lazily on a first launch); the second is captured once; every
+later frame replays the capture. Backends that cannot capture always run eagerly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from .. import noise
+from ..schedule import SamplerTable
+from .plan import BufferSpec, Launch, SchedulePlan
+
+
+@dataclass(frozen=True)
+class RunGraph:
+    launch: Launch
+
+
+@dataclass(frozen=True)
+class DrawNoise:
+    buffer: str
+    step: int
+
+
+@dataclass(frozen=True)
+class ZeroBuffer:
+    buffer: str
+
+
+@dataclass(frozen=True)
+class CopyBuffer:
+    dst: str
+    src: str
+
+
+Op = RunGraph | DrawNoise | ZeroBuffer | CopyBuffer
+
+
+def frame_ops(plan: SchedulePlan, graph: str, table: SamplerTable) -> tuple[Op, ...]:
+    """The launch sequence of one frame of `graph` (content or motion); see the module docstring."""
+    ops: list[Op] = []
+    motion = graph == "motion"
+    if motion:
+        ops.append(RunGraph(plan.flow))
+    ops += [DrawNoise("x.0", 0), ZeroBuffer("x0.0")]
+    for i, (denoise, update) in enumerate(plan.steps[graph]):
+        ops.append(RunGraph(denoise))
+        if table.noise_std[i] != 0:
+            ops.append(DrawNoise("noise", i + 1))
+        ops.append(RunGraph(update))
+    if motion:
+        ops.append(CopyBuffer("x_prev", plan.result))
+    return tuple(ops)
+
+
+@dataclass
+class NoiseAddress:
+    """The host's copy of `noise_base`: which videos and frame the current frame's noise is for."""
+
+    first_video: int = 0
+    frame: int = 0
+
+    def as_buffer(self) -> np.ndarray:
+        return np.array([self.first_video, self.frame], np.uint32)
+
+
+class Backend(Protocol):
+    """What a backend offers the generator (see ort_backend, torch_backend, tensorrt_backend)."""
+
+    name: str
+    device_noise: bool   # prepare_noise launches the CUDA kernel
+    can_capture: bool    # capture() records a frame as a CUDA graph
+
+    def allocate(self, specs: list[BufferSpec]) -> None: ...
+    def write(self, name: str, value: np.ndarray) -> None: ...
+    def read(self, name: str) -> np.ndarray: ...
+    def prepare(self, launch: Launch) -> Callable[[], None]: ...
+    def prepare_zero(self, name: str) -> Callable[[], None]: ...
+    def prepare_copy(self, dst: str, src: str) -> Callable[[], None]: ...
+    def prepare_noise(self, name: str, step: int, seed: int) -> Callable[[], None]: ...
+    def capture(self, launches: Sequence[Callable[[], None]]) -> Callable[[], None]: ...
+    def synchronize(self) -> None: ...
+
+
+def host_noise(backend: Backend, spec: BufferSpec, step: int, seed: int,
+               address: NoiseAddress) -> Callable[[], None]:
+    """Noise drawn with vidm_rt.noise on the host and written into the buffer (eager backends)."""
+    batch, shape = spec.shape[0], spec.shape[1:]
+
+    def draw() -> None:
+        videos = np.arange(address.first_video, address.first_video + batch)
+        backend.write(spec.name, noise.gaussian_batch(seed, videos, address.frame, step, shape))
+
+    return draw
+
+
+class FrameProgram:
+    """One frame's ops bound to a backend for one seed (the noise key is part of a capture)."""
+
+    def __init__(self, backend: Backend, ops: Sequence[Op], seed: int, specs: dict[str, BufferSpec],
+                 address: NoiseAddress, prepared: dict[Launch, Callable[[], None]],
+                 cuda_graphs: bool = True) -> None:
+        self.backend = backend
+        self.launches: list[Callable[[], None]] = []
+        self.step_ends: list[int] = []  # indices of the update launches, for progress callbacks
+        for op in ops:
+            if isinstance(op, RunGraph):
+                if op.launch not in prepared:
+                    prepared[op.launch] = backend.prepare(op.launch)
+                fn = prepared[op.launch]
+                if op.launch.graph == "update":
+                    self.step_ends.append(len(self.launches))
+            elif isinstance(op, DrawNoise):
+                spec = specs[op.buffer]
+                fn = (backend.prepare_noise(op.buffer, op.step, seed) if backend.device_noise
+                      else host_noise(backend, spec, op.step, seed, address))
+            elif isinstance(op, ZeroBuffer):
+                fn = backend.prepare_zero(op.buffer)
+            else:
+                fn = backend.prepare_copy(op.dst, op.src)
+            self.launches.append(fn)
+        self.capturing = cuda_graphs and backend.can_capture and backend.device_noise
+        self.frames_run = 0
+        self.replay: Callable[[], None] | None = None
+
+    def run(self, on_step: Callable[[], None] | None = None) -> None:
+        if self.replay is None and self.capturing and self.frames_run >= 1:
+            self.replay = self.backend.capture(self.launches)
+        if self.replay is not None:
+            self.replay()
+            if on_step is not None:
+                for _ in self.step_ends:
+                    on_step()
+        else:
+            ends = set(self.step_ends)
+            for i, fn in enumerate(self.launches):
+                fn()
+                if on_step is not None and i in ends:
+                    on_step()
+        self.frames_run += 1

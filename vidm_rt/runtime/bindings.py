@@ -2,10 +2,11 @@
 
 On a GPU every buffer is one allocation; a table buffer (coef, t) is one allocation too and a
 launch that binds row i gets the table's address plus i row pitches (rows padded to 256 bytes:
-TensorRT wants I/O tensor addresses aligned to 256 bytes, as cudaMalloc's are). A launch's
-binding table is the list of (tensor name, address) pairs it sets on its graph's execution
-context before enqueueing, checked against the engine's own I/O tensors: every I/O tensor bound,
-each to a buffer of its direction, shape and dtype.
+TensorRT requires every I/O tensor address to be at least 256-byte aligned, as documented for
+IExecutionContext::setTensorAddress; cudaMalloc and cudaHostAlloc return such addresses). A
+launch's binding table is the list of (tensor name, address) pairs it sets on its graph's
+execution context before enqueueing, checked against the engine's own I/O tensors: every I/O
+tensor bound, each to a buffer of its direction, shape and dtype.
 """
 
 from __future__ import annotations

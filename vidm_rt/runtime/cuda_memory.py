@@ -3,7 +3,7 @@
 Device buffers allocated once (cudaMalloc), pinned host buffers (cudaMallocHost) for uploads and
 downloads, mapped zero-copy host memory (cudaHostAlloc(cudaHostAllocMapped) +
 cudaHostGetDevicePointer) for Jetson's shared DRAM, asynchronous copies and memsets on one
-stream, and CUDA-graph capture of a sequence of launches (cudaStreamBeginCapture ..
+non-blocking stream, and CUDA-graph capture of a sequence of launches (cudaStreamBeginCapture ..
 cudaStreamEndCapture, cudaGraphInstantiate, cudaGraphLaunch). Copies use cudaMemcpyDefault:
 every platform TensorRT 10 supports (64-bit, unified addressing) infers the direction.
 
@@ -84,7 +84,11 @@ class CudaBindingsMemory:
         return HostBuffer(array, device)
 
     def create_stream(self) -> int:
-        stream = cuda_call(self._rt.cudaStreamCreate(), "cudaStreamCreate")
+        # Non-blocking, as in the C API: while a blocking stream captures, the legacy default
+        # stream is unusable for every library of the process (cudaStreamIsCapturing docs).
+        rt = self._rt
+        stream = cuda_call(rt.cudaStreamCreateWithFlags(rt.cudaStreamNonBlocking),
+                           "cudaStreamCreateWithFlags")
         self._streams[int(stream)] = stream
         return int(stream)
 

@@ -26,7 +26,8 @@ std::vector<char> read_file(const std::string& path) {
   return std::vector<char>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-constexpr std::size_t kRowAlignFloats = 64;  // 256 bytes: TensorRT's preferred tensor alignment
+// 256 bytes: setTensorAddress requires every I/O tensor address to be at least 256-byte aligned.
+constexpr std::size_t kRowAlignFloats = 64;
 
 }  // namespace
 
@@ -287,7 +288,9 @@ void TensorRTEngine::run(const std::string& program, const NoiseAddress& a) {
     }
     cuda_check(cudaStreamEndCapture(stream_, &graph), "cudaStreamEndCapture");
     cudaGraphExec_t exec = nullptr;
-    const cudaError_t status = cudaGraphInstantiate(&exec, graph, 0);
+    // The WithFlags form has the same signature in CUDA 11.4+, 12 and 13 (cudaGraphInstantiate
+    // took 5 arguments before CUDA 12; TensorRT 10 still ships CUDA 11.8 builds).
+    const cudaError_t status = cudaGraphInstantiateWithFlags(&exec, graph, 0);
     cudaGraphDestroy(graph);
     cuda_check(status, "cudaGraphInstantiate");
     it = graphs_.emplace(program, exec).first;

@@ -53,13 +53,17 @@ def machine_info(threads: int | None) -> dict[str, Any]:
 
 def run_bench(engine_dir: Path, backends: list[str], frames: int, repeats: int, warmup: int,
               reference_steps: int, threads: int | None, seed: int = 0,
-              log: Callable[[str], None] = print) -> dict[str, Any]:
+              log: Callable[[str], None] = print,
+              precisions: list[str] | None = None) -> dict[str, Any]:
+    """`precisions` (default fp32) are timed on onnxruntime; other backends run fp32 only."""
     from .runtime import VideoGenerator
 
     results = []
     manifest = None
-    for backend in backends:
-        gen = VideoGenerator(engine_dir, backend=backend, threads=threads)
+    configs = [(b, p) for b in backends
+               for p in (precisions or ["fp32"]) if b == "onnxruntime" or p == "fp32"]
+    for backend, precision in configs:
+        gen = VideoGenerator(engine_dir, backend=backend, threads=threads, precision=precision)
         manifest = gen.manifest
         first = np.zeros((gen.batch, *gen.image_shape), np.float32)
 
@@ -71,11 +75,11 @@ def run_bench(engine_dir: Path, backends: list[str], frames: int, repeats: int, 
         step_ms = _median_ms(gen.denoiser_launch("motion"), max(repeats, 5) * 4, warmup)
         per_frame = video_ms / max(frames - 1, 1)
         results.append({
-            "backend": backend, "precision": "fp32", "sampler": gen.table.sampler,
+            "backend": backend, "precision": precision, "sampler": gen.table.sampler,
             "steps": gen.table.steps, "ms_per_step": step_ms, "ms_per_frame": per_frame,
             "frames_per_s": 1000.0 * gen.batch / per_frame, "peak_rss_mb": _peak_rss_mb(),
         })
-        log(f"{backend}: {per_frame:.1f} ms/frame, {step_ms:.2f} ms/step")
+        log(f"{backend} {precision}: {per_frame:.1f} ms/frame, {step_ms:.2f} ms/step")
 
     if reference_steps:
         import torch

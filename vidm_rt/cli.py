@@ -18,6 +18,7 @@ import click
 from . import __version__
 
 SAMPLER_CHOICE = click.Choice(["ancestral", "ddim", "dpmpp2m"])
+PRECISION_CHOICE = click.Choice(["fp32", "fp16", "int8"])
 # Trained by the project on moving shapes; vidm_rt/assets/README.md has the exact command.
 BUNDLED_MODEL = Path(__file__).parent / "assets" / "demo-tiny.safetensors"
 
@@ -228,7 +229,8 @@ def export(checkpoint: Path, name: str | None, out_dir: Path, height: int | None
     path, errors = export_checkpoint(checkpoint, options, train_frames=train_frames,
                                      progress=lambda msg: click.echo(msg, err=True))
     for graph, err in errors.items():
-        click.echo(f"{graph:8s} max relative error vs PyTorch {err:.2e}")
+        against = "its FP32 graph" if graph.endswith(".fp16") else "PyTorch"
+        click.echo(f"{graph:12s} max relative error vs {against} {err:.2e}")
     click.echo(f"wrote {path}")
 
 
@@ -248,10 +250,13 @@ def export(checkpoint: Path, name: str | None, out_dir: Path, height: int | None
               help="video.mp4, video.gif, video.npy or a folder/ of PNG frames.")
 @click.option("--fps", default=8.0, show_default=True, type=click.FloatRange(min=0.1))
 @click.option("--threads", type=click.IntRange(1), help="CPU threads (default: all).")
+@click.option("--precision", default="fp32", show_default=True, type=PRECISION_CHOICE,
+              help="Graphs to run (onnxruntime): fp16 comes with the export, int8 from "
+                   "`vidm-rt calibrate`.")
 @user_errors
 def generate(engine: Path | None, backend: str, device: str, frames: int | None, seed: int,
              batch: int | None, first_frame: Path | None, out: Path, fps: float,
-             threads: int | None) -> None:
+             threads: int | None, precision: str) -> None:
     """Generate videos from an exported model with the static-schedule runtime."""
     import numpy as np
 
@@ -261,7 +266,8 @@ def generate(engine: Path | None, backend: str, device: str, frames: int | None,
     output_kind(out)
     if engine is None:
         engine = default_engine(batch or 1, lambda msg: click.echo(msg, err=True))
-    gen = VideoGenerator(engine, backend=backend, device=device, threads=threads)
+    gen = VideoGenerator(engine, backend=backend, device=device, threads=threads,
+                         precision=precision)
     if batch is not None and batch != gen.batch:
         raise ValueError(f"{engine} was exported for batch {gen.batch}: export again with "
                          f"--batch {batch}, or leave --batch out")
@@ -291,11 +297,15 @@ def generate(engine: Path | None, backend: str, device: str, frames: int | None,
 @click.option("--reference-steps", default=100, show_default=True, type=click.IntRange(0),
               help="Steps of the reference loop (ancestral, flow every step); 0 skips it.")
 @click.option("--threads", type=click.IntRange(1), help="CPU threads for every backend.")
+@click.option("--precision", "precisions", default="fp32", show_default=True,
+              help="Comma-separated precisions to time on onnxruntime (fp32, fp16, int8); "
+                   "the torch backend runs fp32 only.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the results as JSON.")
 @user_errors
 def bench(engine: Path | None, backends: str, frames: int, repeats: int, warmup: int,
-          reference_steps: int, threads: int | None, json_path: Path | None) -> None:
+          reference_steps: int, threads: int | None, precisions: str,
+          json_path: Path | None) -> None:
     """Time one video on each backend and on the reference's own loop, in one run."""
     import json
 
@@ -304,8 +314,13 @@ def bench(engine: Path | None, backends: str, frames: int, repeats: int, warmup:
     if engine is None:
         engine = default_engine(1, lambda msg: click.echo(msg, err=True))
     names = [b.strip() for b in backends.split(",") if b.strip()]
+    wanted = [p.strip() for p in precisions.split(",") if p.strip()]
+    unknown = [p for p in wanted if p not in PRECISION_CHOICE.choices]
+    if unknown or not wanted:
+        raise ValueError(f"--precision {precisions!r}: give a comma-separated list of "
+                         f"{', '.join(PRECISION_CHOICE.choices)}")
     report = run_bench(engine, names, frames, repeats, warmup, reference_steps, threads,
-                       log=lambda msg: click.echo(msg, err=True))
+                       log=lambda msg: click.echo(msg, err=True), precisions=wanted)
     click.echo(format_table(report))
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)

@@ -21,21 +21,25 @@ from typing import Any
 import numpy as np
 
 from .. import noise
-from ..manifest import ManifestError, load_manifest
+from ..manifest import ManifestError, load_manifest, precision_files
 from ..schedule import SamplerTable, frame_index
-from .plan import build_plan
+from .plan import Launch, build_plan
 
 BACKENDS = ("onnxruntime", "torch")
 
 
 def make_backend(name: str, engine_dir: Path, manifest: dict[str, Any], device: str,
-                 threads: int | None, table: SamplerTable) -> Any:
+                 threads: int | None, table: SamplerTable, precision: str = "fp32") -> Any:
     if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
         raise ValueError(f"unknown device {device!r}: use cpu, cuda or cuda:N")
     if name == "onnxruntime":
         from .ort_backend import OrtBackend
 
-        return OrtBackend(engine_dir, manifest, device, threads)
+        files = precision_files(manifest, precision, engine_dir)
+        return OrtBackend(engine_dir, files, device, threads)
+    if precision != "fp32":
+        raise ValueError(f"the {name} backend runs fp32 only: use --backend onnxruntime for "
+                         f"{precision}")
     if name == "torch":
         try:
             from .torch_backend import TorchBackend
@@ -51,9 +55,14 @@ class VideoGenerator:
     """Generate videos from an engine directory; see the module docstring."""
 
     def __init__(self, engine_dir: str | Path, backend: str = "onnxruntime", device: str = "cpu",
-                 threads: int | None = None, table: SamplerTable | None = None) -> None:
+                 threads: int | None = None, table: SamplerTable | None = None,
+                 precision: str = "fp32",
+                 observer: Callable[[str, int, dict[str, np.ndarray]], None] | None = None,
+                 ) -> None:
         """`table` replaces the export's sampler: the graphs do not depend on it, only the
-        update graph's x0 clipping does, which the table must match."""
+        update graph's x0 clipping does, which the table must match. `precision` picks the
+        graph files from the manifest's "precisions". `observer(graph, step, inputs)` sees a
+        copy of every denoiser launch's inputs before it runs (calibration records them)."""
         self.engine_dir = Path(engine_dir)
         self.manifest = load_manifest(self.engine_dir)
         m = self.manifest
@@ -68,7 +77,9 @@ class VideoGenerator:
         self.default_frames = int(m.get("frames", self.train_frames))
         self.frame_index_policy = m.get("frame_index", "clamp")
         self.has_content = "content" in m["graphs"]
-        self.backend = make_backend(backend, self.engine_dir, m, device, threads, self.table)
+        self.precision = precision
+        self.backend = make_backend(backend, self.engine_dir, m, device, threads, self.table,
+                                    precision)
         denoisers = ("content", "motion") if self.has_content else ("motion",)
         self.plan = build_plan(self.batch, self.channels, self.height, self.width, self.table,
                                denoisers)
@@ -78,11 +89,27 @@ class VideoGenerator:
         self.backend.write("t", t_rows)
         self._flow = self.backend.prepare(self.plan.flow)
         self._steps = {
-            graph: [(self.backend.prepare(d), self.backend.prepare(u)) for d, u in launches]
+            graph: [(self._prepare_denoiser(d, i, observer), self.backend.prepare(u))
+                    for i, (d, u) in enumerate(launches)]
             for graph, launches in self.plan.steps.items()
         }
         self._zeros = np.zeros((self.batch, self.channels, self.height, self.width), np.float32)
         self._noisy_steps = [bool(s != 0) for s in self.table.noise_std]
+
+    def _prepare_denoiser(self, launch: Launch, step: int,
+                          observer: Callable[[str, int, dict[str, np.ndarray]], None] | None
+                          ) -> Callable[[], None]:
+        run = self.backend.prepare(launch)
+        if observer is None:
+            return run
+
+        def observed() -> None:
+            inputs = {name: self.backend.read(buf) if row is None else self.backend.read(buf)[row]
+                      for name, (buf, row) in launch.inputs.items()}
+            observer(launch.graph, step, inputs)
+            run()
+
+        return observed
 
     def denoiser_launch(self, graph: str = "motion", step: int = 0) -> Callable[[], None]:
         """The bound denoiser launch of one step (for timing a single network evaluation)."""

@@ -56,6 +56,8 @@ def main() -> None:
       vidm-rt train --preset tiny --out runs/tiny      train on moving shapes
       vidm-rt export runs/tiny/model.safetensors       ONNX graphs + manifest in export/
       vidm-rt generate --engine export/NAME --out video.mp4
+      vidm-rt calibrate export/NAME                    INT8 graphs (--precision int8)
+      vidm-rt quality export/NAME                      fp16/int8 vs fp32: PSNR per frame
       vidm-rt bench --engine export/NAME               time backends vs the reference loop
       vidm-rt import-official CKPT --out model.safetensors
     """
@@ -326,6 +328,122 @@ def bench(engine: Path | None, backends: str, frames: int, repeats: int, warmup:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(report, indent=2))
         click.echo(f"wrote {json_path}")
+
+
+@main.command()
+@click.argument("engine", type=click.Path(path_type=Path))
+@click.option("--videos", default=8, show_default=True, type=click.IntRange(1),
+              help="Generator runs to record (each one batch of the export's videos).")
+@click.option("--frames", type=click.IntRange(2),
+              help="Frames per video (default: the export's).")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**64 - 1))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Calibration folder (default: calibration/<export name>).")
+@user_errors
+def calibrate(engine: Path, videos: int, frames: int | None, seed: int, out: Path | None) -> None:
+    """Record real denoiser inputs with the FP32 sampler, then write INT8 QDQ graphs.
+
+    \b
+    The recorded inputs go to calibration/<name>/; the INT8 graphs (<graph>.int8.onnx) go into
+    the export directory and its manifest, for `--precision int8`.
+    """
+    from .calibrate import quantize_export, record_calibration
+    from .manifest import load_manifest
+
+    manifest = load_manifest(engine)
+    out = out or Path("calibration") / engine.resolve().name
+    steps = manifest["sampler"]["steps"]
+    frames_per_run = frames or int(manifest.get("frames", manifest["config"]["train_frames"]))
+    total = videos * frames_per_run * steps
+    with click.progressbar(length=total, label=f"recording {videos} x {frames_per_run} frames",
+                           file=sys.stderr) as bar:
+        info = record_calibration(engine, out, videos, seed=seed, frames=frames,
+                                  on_step=lambda: bar.update(1))
+    for graph, samples in info["samples"].items():
+        click.echo(f"{graph:8s} {samples['count']} inputs recorded "
+                   f"({samples['per_step'][0]} per step)")
+    click.echo(f"wrote {out}")
+    files = quantize_export(engine, out, say=lambda msg: click.echo(msg, err=True))
+    click.echo(f"wrote {', '.join(str(engine / f) for f in files.values() if '.int8.' in f)}")
+
+
+# The quality targets of reduced precision: PSNR vs FP32 on every frame.
+PSNR_TARGETS = {"fp16": 35.0, "int8": 25.0}
+
+
+@main.command()
+@click.argument("engine", type=click.Path(path_type=Path))
+@click.option("--precision", "precisions", default="fp16,int8", show_default=True,
+              help="Comma-separated precisions to compare with fp32.")
+@click.option("--videos", default=16, show_default=True, type=click.IntRange(1))
+@click.option("--frames", default=16, show_default=True, type=click.IntRange(2))
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**64 - 1))
+@click.option("--sampler", type=SAMPLER_CHOICE,
+              help="Sampler for every precision (default: the export's). ddim with eta 0 and "
+                   "dpmpp2m are deterministic.")
+@click.option("--steps", type=click.IntRange(1, 1000), help="Steps (default: the export's).")
+@click.option("--threads", type=click.IntRange(1), help="CPU threads (default: all).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Report folder: quality.json and psnr.png (default: quality/<export name>).")
+@user_errors
+def quality(engine: Path, precisions: str, videos: int, frames: int, seed: int,
+            sampler: str | None, steps: int | None, threads: int | None,
+            out: Path | None) -> None:
+    """PSNR per frame of fp16/int8 against fp32 on identical noise, and the shapes check."""
+    import json
+    import shutil
+    import tempfile
+
+    from .manifest import load_manifest
+    from .precision_quality import compare_precisions, plot_psnr
+    from .schedule import SamplerTable, sampler_table
+
+    wanted = [p.strip() for p in precisions.split(",") if p.strip()]
+    unknown = [p for p in wanted if p not in PRECISION_CHOICE.choices]
+    if unknown or not wanted:
+        raise ValueError(f"--precision {precisions!r}: give a comma-separated list of "
+                         f"{', '.join(PRECISION_CHOICE.choices)}")
+    manifest = load_manifest(engine)
+    exported = SamplerTable.from_dict(manifest["sampler"])
+    table = None
+    if sampler or steps:
+        table = sampler_table(sampler or exported.sampler, steps or exported.steps,
+                              clip_x0=exported.clip_x0)
+    elif exported.uses_noise:
+        click.echo(f"note: the export's sampler ({exported.sampler}) adds noise at every step; "
+                   "the noise is identical across precisions, but pass --sampler ddim for a "
+                   "deterministic comparison", err=True)
+    out = out or Path("quality") / engine.resolve().name
+    count = len(set(wanted) | {"fp32"})
+    with click.progressbar(length=count * videos * frames * (steps or exported.steps),
+                           label=f"{count} precisions x {videos} videos x {frames} frames",
+                           file=sys.stderr) as bar:
+        report = compare_precisions(engine, wanted, videos, frames, seed, table, threads,
+                                    on_step=lambda: bar.update(1))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        (tmp / "quality.json").write_text(json.dumps(report, indent=2))
+        plot_psnr(report, tmp / "psnr.png", {p: PSNR_TARGETS[p] for p in wanted
+                                             if p in PSNR_TARGETS})
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    real = next(iter(report["results"].values()))["shapes"]["real"]
+    click.echo(f"{'precision':9s} {'min dB':>7s} {'mean dB':>7s} {'bg frac':>7s} {'blobs':>6s} "
+               f"{'disp ratio':>10s} {'in range':>8s} shapes")
+    click.echo(f"{'real':9s} {'':>7s} {'':>7s} {real['background_fraction']:7.3f} "
+               f"{real['blobs_per_frame']:6.2f}")
+    for p, row in report["results"].items():
+        s, g = row["shapes"], row["shapes"]["generated"]
+        psnr = (f"{row['min_psnr']:7.2f} {row['mean_psnr']:7.2f}" if "min_psnr" in row
+                else f"{'-':>7s} {'-':>7s}")
+        click.echo(f"{p:9s} {psnr} {g['background_fraction']:7.3f} {g['blobs_per_frame']:6.2f} "
+                   f"{s['displacement_ratio']:10.2f} {s['frames_in_range']:8.2f} "
+                   f"{'passed' if s['passed'] else 'failed'}")
+    click.echo(f"wrote {out / 'quality.json'}, {out / 'psnr.png'}")
 
 
 @main.command()

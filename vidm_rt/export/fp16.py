@@ -46,6 +46,20 @@ def _float_tensors(model) -> set[str]:
     return out
 
 
+def conditioning_nodes(model, conditioning_inputs: frozenset[str] = CONDITIONING_INPUTS
+                       ) -> set[str]:
+    """Names of the nodes whose inputs derive only from `conditioning_inputs` and weights."""
+    g = model.graph
+    known = {i.name for i in g.initializer} | (
+        set(conditioning_inputs) & {i.name for i in g.input})
+    names = set()
+    for node in g.node:
+        if all(x in known for x in node.input if x):
+            known.update(node.output)
+            names.add(node.name)
+    return names
+
+
 def convert_to_fp16(model, conditioning_inputs: frozenset[str] = CONDITIONING_INPUTS):
     """A new onnx.ModelProto: `model` with its data path in FP16 (see the module docstring)."""
     import onnx
@@ -54,9 +68,7 @@ def convert_to_fp16(model, conditioning_inputs: frozenset[str] = CONDITIONING_IN
     floats = _float_tensors(model)
     g = model.graph
     initializers = {i.name: i for i in g.initializer}
-    graph_inputs = {i.name for i in g.input}
-    # Tensors that only depend on (t, k) and weights: the conditioning region.
-    conditioning = set(initializers) | (set(conditioning_inputs) & graph_inputs)
+    conditioning = conditioning_nodes(model, conditioning_inputs)
     dtype = {name: TensorProto.FLOAT for name in floats}  # current type of each float tensor
     casts: dict[tuple[str, int], str] = {}
     fp16_weights: dict[str, str] = {}
@@ -84,10 +96,8 @@ def convert_to_fp16(model, conditioning_inputs: frozenset[str] = CONDITIONING_IN
     for node in g.node:
         data = DATA_INPUTS.get(node.op_type, range(len(node.input)))
         float_inputs = [x for i, x in enumerate(node.input) if x and i in data and x in floats]
-        conditioned = all(x in conditioning for x in node.input if x)
-        if conditioned:
-            conditioning.update(node.output)
-        keep = conditioned or node.op_type in KEEP_FP32_OPS or node.op_type in TYPED_SOURCE_OPS
+        keep = (node.name in conditioning or node.op_type in KEEP_FP32_OPS
+                or node.op_type in TYPED_SOURCE_OPS)
         to = TensorProto.FLOAT if keep else TensorProto.FLOAT16
         for i, x in enumerate(node.input):
             if x in float_inputs:

@@ -106,9 +106,10 @@ def load_calibration(calib_dir: Path, graph: str) -> list[dict[str, np.ndarray]]
     return [{n: arrays[n][i] for n in names} for i in range(count)]
 
 
-def quantize_export(export_dir: Path, calib_dir: Path, options: QuantOptions = QuantOptions(),
+def quantize_export(export_dir: Path, calib_dir: Path, options: QuantOptions | None = None,
                     say: Callable[[str], None] = lambda _msg: None) -> dict[str, str]:
     """Write <graph>.int8.onnx for each recorded denoiser and register "int8" in the manifest."""
+    options = options or QuantOptions()
     from .export.int8 import quantize_graph
 
     export_dir, calib_dir = Path(export_dir), Path(calib_dir)

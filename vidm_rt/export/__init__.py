@@ -10,8 +10,8 @@
         manifest.json  config, shapes, sampler table, versions, sha256 of every file
 
 Every graph is checked against PyTorch on fresh random inputs through ONNX Runtime (an FP16
-graph against its FP32 graph); if an error exceeds its tolerance nothing is left behind (the export is built in a temporary folder and
-renamed into place only when every check passed).
+graph against its FP32 graph); if an error exceeds its tolerance nothing is left behind (the
+export is built in a temporary folder and renamed into place only when every check passed).
 """
 
 from __future__ import annotations
@@ -99,6 +99,7 @@ def export_checkpoint(
 
     from ..checkpoint import load_checkpoint, save_checkpoint
     from ..schedule import apply_update, sampler_table
+    from .fp16 import write_fp16_graph
     from .graphs import (
         INPUTS,
         OUTPUTS,
@@ -109,7 +110,6 @@ def export_checkpoint(
         export_graph,
         input_shapes,
     )
-    from .fp16 import write_fp16_graph
     from .update_graph import UPDATE_INPUTS, UPDATE_OUTPUTS, write_update_graph
 
     say = progress or (lambda _msg: None)

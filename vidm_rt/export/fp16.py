@@ -60,8 +60,10 @@ def conditioning_nodes(model, conditioning_inputs: frozenset[str] = CONDITIONING
     return names
 
 
-def convert_to_fp16(model, conditioning_inputs: frozenset[str] = CONDITIONING_INPUTS):
-    """A new onnx.ModelProto: `model` with its data path in FP16 (see the module docstring)."""
+def convert_to_fp16(model, conditioning_inputs: frozenset[str] = CONDITIONING_INPUTS,
+                    keep_nodes: frozenset[str] = frozenset()):
+    """A new onnx.ModelProto: `model` with its data path in FP16 (see the module docstring);
+    the nodes named in `keep_nodes` stay FP32 too."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -96,7 +98,8 @@ def convert_to_fp16(model, conditioning_inputs: frozenset[str] = CONDITIONING_IN
     for node in g.node:
         data = DATA_INPUTS.get(node.op_type, range(len(node.input)))
         float_inputs = [x for i, x in enumerate(node.input) if x and i in data and x in floats]
-        keep = (node.name in conditioning or node.op_type in KEEP_FP32_OPS
+        keep = (node.name in conditioning or node.name in keep_nodes
+                or node.op_type in KEEP_FP32_OPS
                 or node.op_type in TYPED_SOURCE_OPS)
         to = TensorProto.FLOAT if keep else TensorProto.FLOAT16
         for i, x in enumerate(node.input):

@@ -14,21 +14,23 @@ so that they do not depend on the exporter's node names:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .fp16 import conditioning_nodes
+from .fp16 import CONDITIONING_INPUTS, conditioning_nodes
 
 NODE_GROUPS = ("io", "pgn", "attention")
+COMPUTE_OPS = ("Conv", "Gemm", "MatMul")
 
 
 @dataclass(frozen=True)
 class QuantOptions:
     exclude: tuple[str, ...] = ("io", "pgn", "attention")
-    op_types: tuple[str, ...] = ("Conv", "Gemm", "MatMul")
+    op_types: tuple[str, ...] = COMPUTE_OPS
     per_channel: bool = True
     reduce_range: bool = False
     symmetric_activations: bool = True  # TensorRT's explicit quantization wants zero point 0
@@ -43,7 +45,7 @@ def node_groups(model) -> dict[str, set[str]]:
     g = model.graph
     weights = {i.name: i for i in g.initializer}
     producer = {y: n for n in g.node for y in n.output}
-    compute = [n for n in g.node if n.op_type in ("Conv", "Gemm", "MatMul")]
+    compute = [n for n in g.node if n.op_type in COMPUTE_OPS]
 
     def upstream_convs(tensor: str) -> set[str]:
         """The Conv nodes reached from `tensor` backwards through non-Conv nodes."""
@@ -60,10 +62,10 @@ def node_groups(model) -> dict[str, set[str]]:
                 stack.extend(x for x in node.input if x)
         return found
 
-    # A first conv reads a graph input through non-Conv nodes only (e.g. the Concat of x_t, flow).
-    raw = {i.name for i in g.input}
+    # A first conv reads an image input through cheap nodes only (e.g. the Concat of x_t, flow).
+    raw = {i.name for i in g.input} - CONDITIONING_INPUTS
     for node in g.node:
-        if node.op_type != "Conv" and any(x in raw for x in node.input):
+        if node.op_type not in COMPUTE_OPS and any(x in raw for x in node.input):
             raw.update(node.output)
     first = {n.name for n in compute if n.op_type == "Conv" and n.input[0] in raw}
     last = set().union(*(upstream_convs(o.name) for o in g.output))
@@ -105,14 +107,22 @@ def quantize_graph(src: Path, dst: Path, samples: Iterable[dict[str, np.ndarray]
     # The calibrator writes its augmented model next to the input model: keep it in work_dir.
     staged = work_dir / src.name
     onnx.save(model, str(staged))
-    quantize_static(
-        staged, dst, Reader(), quant_format=QuantFormat.QDQ,
-        op_types_to_quantize=list(options.op_types), per_channel=options.per_channel,
-        reduce_range=options.reduce_range, activation_type=QuantType.QInt8,
-        weight_type=QuantType.QInt8, nodes_to_exclude=excluded, calibrate_method=method,
-        calibration_providers=["CPUExecutionProvider"],
-        extra_options={"ActivationSymmetric": options.symmetric_activations,
-                       "WeightSymmetric": True},
-    )
+    # Its advice to pre-process (symbolic shape inference) does not apply: the exporter's graphs
+    # carry every shape already.
+    logger = logging.getLogger()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        quantize_static(
+            staged, dst, Reader(), quant_format=QuantFormat.QDQ,
+            op_types_to_quantize=list(options.op_types), per_channel=options.per_channel,
+            reduce_range=options.reduce_range, activation_type=QuantType.QInt8,
+            weight_type=QuantType.QInt8, nodes_to_exclude=excluded, calibrate_method=method,
+            calibration_providers=["CPUExecutionProvider"],
+            extra_options={"ActivationSymmetric": options.symmetric_activations,
+                           "WeightSymmetric": True},
+        )
+    finally:
+        logger.setLevel(level)
     onnx.checker.check_model(str(dst))
     return {name: len(groups[name]) for name in options.exclude}

@@ -26,6 +26,8 @@ from ..schedule import SamplerTable, frame_index
 from .plan import Launch, build_plan
 
 BACKENDS = ("onnxruntime", "torch")
+# observer(graph, step, inputs): sees a copy of a denoiser launch's inputs before it runs.
+Observer = Callable[[str, int, dict[str, np.ndarray]], None]
 
 
 def make_backend(name: str, engine_dir: Path, manifest: dict[str, Any], device: str,
@@ -56,9 +58,7 @@ class VideoGenerator:
 
     def __init__(self, engine_dir: str | Path, backend: str = "onnxruntime", device: str = "cpu",
                  threads: int | None = None, table: SamplerTable | None = None,
-                 precision: str = "fp32",
-                 observer: Callable[[str, int, dict[str, np.ndarray]], None] | None = None,
-                 ) -> None:
+                 precision: str = "fp32", observer: Observer | None = None) -> None:
         """`table` replaces the export's sampler: the graphs do not depend on it, only the
         update graph's x0 clipping does, which the table must match. `precision` picks the
         graph files from the manifest's "precisions". `observer(graph, step, inputs)` sees a
@@ -97,8 +97,7 @@ class VideoGenerator:
         self._noisy_steps = [bool(s != 0) for s in self.table.noise_std]
 
     def _prepare_denoiser(self, launch: Launch, step: int,
-                          observer: Callable[[str, int, dict[str, np.ndarray]], None] | None
-                          ) -> Callable[[], None]:
+                          observer: Observer | None) -> Callable[[], None]:
         run = self.backend.prepare(launch)
         if observer is None:
             return run

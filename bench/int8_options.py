@@ -36,11 +36,17 @@ CONFIGS = {
     "keep io+attention": replace(BASE, exclude=("io", "attention")),
     "keep io": replace(BASE, exclude=("io",)),
     "keep nothing": replace(BASE, exclude=()),
-    "keep io+pgn+attn, Conv only": replace(BASE, op_types=("Conv",)),
-    "keep io+pgn+attn, per-tensor": replace(BASE, per_channel=False),
-    "keep io+pgn+attn, reduce_range": replace(BASE, reduce_range=True),
-    "keep io+pgn+attn, asym. act.": replace(BASE, symmetric_activations=False),
-    "keep io+pgn+attn, percentile": replace(BASE, calibrate_method="percentile"),
+    "keep io+pgn+attn: Conv only": replace(BASE, op_types=("Conv",)),
+    "keep io+pgn+attn: per-tensor": replace(BASE, per_channel=False),
+    "keep io+pgn+attn: reduce_range": replace(BASE, reduce_range=True),
+    "keep io+pgn+attn: asym. act.": replace(BASE, symmetric_activations=False),
+    "keep io+pgn+attn: percentile": replace(BASE, calibrate_method="percentile"),
+    "keep io+pgn+attn: moving-average ranges": replace(BASE, moving_average=True),
+    "keep io+pgn+attn: uint8 act.": replace(BASE, activations="uint8", symmetric_activations=False),
+    "keep io+pgn: uint8 act.": replace(BASE, exclude=("io", "pgn"), activations="uint8",
+                                       symmetric_activations=False),
+    "keep io: uint8 act.": replace(BASE, exclude=("io",), activations="uint8",
+                                   symmetric_activations=False),
 }
 
 

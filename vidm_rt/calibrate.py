@@ -59,6 +59,9 @@ def record_calibration(export_dir: Path, out_dir: Path, videos: int, seed: int =
             recorded.setdefault(graph, []).append((step, frame, state["run"], inputs))
 
     gen = VideoGenerator(export_dir, observer=observe)
+    if not gen.has_content:
+        raise ManifestError(f"{export_dir}: has no content model to draw first frames from; "
+                            "calibrating motion-only exports is not supported yet")
     frames = frames or gen.default_frames
     if frames < 2:
         raise ValueError("calibration needs at least 2 frames per video (one motion frame)")

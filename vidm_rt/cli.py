@@ -23,6 +23,15 @@ PRECISION_CHOICE = click.Choice(["fp32", "fp16", "int8"])
 BUNDLED_MODEL = Path(__file__).parent / "assets" / "demo-tiny.safetensors"
 
 
+def precision_list(value: str) -> list[str]:
+    """Parse a comma-separated --precision list, or fail naming the valid ones."""
+    wanted = [p.strip() for p in value.split(",") if p.strip()]
+    if not wanted or any(p not in PRECISION_CHOICE.choices for p in wanted):
+        raise ValueError(f"--precision {value!r}: give a comma-separated list of "
+                         f"{', '.join(PRECISION_CHOICE.choices)}")
+    return wanted
+
+
 def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn the package's user-facing errors into one line and exit status 2, no traceback."""
 
@@ -316,11 +325,7 @@ def bench(engine: Path | None, backends: str, frames: int, repeats: int, warmup:
     if engine is None:
         engine = default_engine(1, lambda msg: click.echo(msg, err=True))
     names = [b.strip() for b in backends.split(",") if b.strip()]
-    wanted = [p.strip() for p in precisions.split(",") if p.strip()]
-    unknown = [p for p in wanted if p not in PRECISION_CHOICE.choices]
-    if unknown or not wanted:
-        raise ValueError(f"--precision {precisions!r}: give a comma-separated list of "
-                         f"{', '.join(PRECISION_CHOICE.choices)}")
+    wanted = precision_list(precisions)
     report = run_bench(engine, names, frames, repeats, warmup, reference_steps, threads,
                        log=lambda msg: click.echo(msg, err=True), precisions=wanted)
     click.echo(format_table(report))
@@ -398,11 +403,7 @@ def quality(engine: Path, precisions: str, videos: int, frames: int, seed: int,
     from .precision_quality import compare_precisions, plot_psnr
     from .schedule import SamplerTable, sampler_table
 
-    wanted = [p.strip() for p in precisions.split(",") if p.strip()]
-    unknown = [p for p in wanted if p not in PRECISION_CHOICE.choices]
-    if unknown or not wanted:
-        raise ValueError(f"--precision {precisions!r}: give a comma-separated list of "
-                         f"{', '.join(PRECISION_CHOICE.choices)}")
+    wanted = precision_list(precisions)
     manifest = load_manifest(engine)
     exported = SamplerTable.from_dict(manifest["sampler"])
     table = None

@@ -39,9 +39,12 @@ def compare_precisions(export_dir: Path, precisions: list[str], videos: int, fra
                        on_step: Callable[[], None] | None = None) -> dict[str, Any]:
     """The quality report: per precision, PSNR per frame vs FP32 and the shapes check."""
     from .data import MovingShapes, MovingShapesSpec
-    from .manifest import load_manifest, precision_files
+    from .manifest import ManifestError, load_manifest, precision_files
 
     manifest = load_manifest(export_dir)
+    if "content" not in manifest["graphs"]:
+        raise ManifestError(f"{export_dir}: has no content model to draw first frames from; "
+                            "the quality report needs one")
     for p in precisions:  # fail before any generation if one is missing
         precision_files(manifest, p, export_dir)
     table = table or SamplerTable.from_dict(manifest["sampler"])

@@ -42,6 +42,7 @@ CONFIGS = {
     "keep io+pgn+attn: asym. act.": replace(BASE, symmetric_activations=False),
     "keep io+pgn+attn: percentile": replace(BASE, calibrate_method="percentile"),
     "keep io+pgn+attn: moving-average ranges": replace(BASE, moving_average=True),
+    "keep io+pgn+attn: int32 bias": replace(BASE, quantize_bias=True),
     "keep io+pgn+attn: uint8 act.": replace(BASE, activations="uint8", symmetric_activations=False),
     "keep io+pgn: uint8 act.": replace(BASE, exclude=("io", "pgn"), activations="uint8",
                                        symmetric_activations=False),

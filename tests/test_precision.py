@@ -129,6 +129,11 @@ def test_int8_graphs_are_qdq_and_run_on_the_cpu(calibrated) -> None:
         assert by_name[name].input[1] not in dq_outputs
     quantized = [n for n in model.graph.node if n.op_type == "Conv" and n.input[1] in dq_outputs]
     assert quantized
+    # TensorRT's explicit quantization: signed INT8, zero point 0 everywhere.
+    inits = {i.name: onnx.numpy_helper.to_array(i) for i in model.graph.initializer}
+    zero_points = [inits[n.input[2]] for n in model.graph.node
+                   if n.op_type in ("QuantizeLinear", "DequantizeLinear") and len(n.input) > 2]
+    assert zero_points and all(z.dtype == np.int8 and not z.any() for z in zero_points)
     feeds = _motion_feeds(1)
     want, got = _run(engine / "motion.onnx", feeds), _run(engine / "motion.int8.onnx", feeds)
     assert np.abs(got - want).max() / (1 + np.abs(want).max()) < 0.2

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from vidm_rt.bench import BenchTarget, format_table, run_bench
-from vidm_rt.runtime.generator import RuntimeOptions
+from vidm_rt.runtime import RuntimeOptions
 
 STEPS = 10
 

@@ -23,11 +23,9 @@ import torch
 from vidm_rt.bench import machine_info
 from vidm_rt.checkpoint import load_checkpoint
 from vidm_rt.data import MovingShapes, MovingShapesSpec
-from vidm_rt.quality import check_shapes
+from vidm_rt.quality import REAL_CLIPS_SEED, check_shapes
 from vidm_rt.reference import generate_video
 from vidm_rt.schedule import sampler_table
-
-REAL_SEED = 12345  # training uses seeds 0.. for its clips; the comparison clips are unseen
 
 
 def main() -> None:
@@ -46,7 +44,7 @@ def main() -> None:
     ckpt = load_checkpoint(args.ckpt)
     cfg = ckpt.config
     real_ds = MovingShapes(MovingShapesSpec(size=cfg.image_size, frames=args.frames),
-                           seed=REAL_SEED)
+                           seed=REAL_CLIPS_SEED)
     real = np.stack([real_ds.clip(i) for i in range(args.videos)])
     rows = []
     for item in args.samplers.split(","):

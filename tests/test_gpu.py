@@ -8,11 +8,11 @@ import importlib.util
 import numpy as np
 import pytest
 
-from tests.test_runtime import export_tiny, psnr_per_frame
+from tests.test_runtime import export_tiny
 from vidm_rt import noise
-from vidm_rt.runtime import VideoGenerator
+from vidm_rt.quality import psnr_per_frame
+from vidm_rt.runtime import RuntimeOptions, VideoGenerator
 from vidm_rt.runtime.device_noise import KERNEL_FILE
-from vidm_rt.runtime.generator import RuntimeOptions
 
 
 def _torch_cuda() -> bool:

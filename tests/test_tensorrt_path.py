@@ -21,14 +21,13 @@ from vidm_rt.cli import main
 from vidm_rt.manifest import (
     ManifestError,
     check_tensorrt_target,
-    graph_files,
     load_manifest,
+    precision_files,
     write_manifest,
 )
-from vidm_rt.runtime import VideoGenerator, cuda_memory
+from vidm_rt.runtime import RuntimeOptions, VideoGenerator, cuda_memory
 from vidm_rt.runtime.bindings import DeviceLayout, TensorInfo, binding_table
 from vidm_rt.runtime.frame import CopyBuffer, DrawNoise, RunGraph, ZeroBuffer, frame_ops
-from vidm_rt.runtime.generator import RuntimeOptions
 from vidm_rt.runtime.plan import build_plan
 from vidm_rt.schedule import sampler_table
 
@@ -140,15 +139,15 @@ def test_engine_target_check() -> None:
 
 def test_precision_contract(export_dir) -> None:
     manifest = load_manifest(export_dir)
-    assert graph_files(manifest, "fp16")["motion"] == "motion.fp16.onnx"
-    assert graph_files(manifest, "fp16")["update"] == "update.onnx"
-    assert graph_files(manifest, "fp32")["flow"] == "flow.onnx"
-    with pytest.raises(ManifestError, match="no int8 graphs: create them with `vidm-rt calibrate`"):
-        graph_files(manifest, "int8")
+    assert precision_files(manifest, "fp16")["motion"] == "motion.fp16.onnx"
+    assert precision_files(manifest, "fp16")["update"] == "update.onnx"
+    assert precision_files(manifest, "fp32")["flow"] == "flow.onnx"
+    with pytest.raises(ManifestError, match="no int8 graphs: create them with `vidm-rt calibrate"):
+        precision_files(manifest, "int8")
     legacy = {k: v for k, v in manifest.items() if k != "precisions"}
-    assert graph_files(legacy, "fp32") == {g: s["file"] for g, s in manifest["graphs"].items()}
-    with pytest.raises(ManifestError, match="`vidm-rt export`"):
-        graph_files(legacy, "fp16")
+    assert precision_files(legacy, "fp32") == {g: s["file"] for g, s in manifest["graphs"].items()}
+    with pytest.raises(ManifestError, match="`vidm-rt export CKPT`"):
+        precision_files(legacy, "fp16")
 
 
 # ---- vidm-rt build -------------------------------------------------------------------------
@@ -315,8 +314,8 @@ def test_tensorrt_path_never_imports_torch(export_dir, tmp_path, fake_gpu) -> No
 def test_torch_backend_precision_errors(export_dir) -> None:
     with pytest.raises(ValueError, match="fp16 autocast needs --device cuda"):
         VideoGenerator(export_dir, backend="torch", options=RuntimeOptions(precision="fp16"))
-    with pytest.raises(ValueError, match="onnxruntime backend runs the export's fp32"):
-        VideoGenerator(export_dir, options=RuntimeOptions(precision="fp16"))
+    with pytest.raises(ValueError, match="int8 needs --backend tensorrt"):
+        VideoGenerator(export_dir, backend="torch", options=RuntimeOptions(precision="int8"))
 
 
 def test_noise_kernel_compile_and_launch_settings() -> None:

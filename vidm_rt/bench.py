@@ -19,7 +19,7 @@ import resource
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -64,21 +64,38 @@ def machine_info(threads: int | None, gpu: str | None = None) -> dict[str, Any]:
             "python": platform.python_version()}
 
 
+def _precisions(backend: str, wanted: list[str], target: BenchTarget) -> list[str | None]:
+    """The precisions a backend is timed at: onnxruntime each wanted one; torch fp32, plus fp16
+    autocast on CUDA; tensorrt the engine's (None)."""
+    if backend == "onnxruntime":
+        return list(wanted)
+    if backend == "torch":
+        return [p for p in wanted if p == "fp32" or (p == "fp16" and target.device != "cpu")] \
+            or ["fp32"]
+    return [None]
+
+
 def run_bench(engine_dir: Path, backends: list[str], frames: int, repeats: int, warmup: int,
               reference_steps: int, threads: int | None, seed: int = 0,
               log: Callable[[str], None] = print,
-              target: BenchTarget | None = None) -> dict[str, Any]:
-    from .runtime import VideoGenerator
+              target: BenchTarget | None = None,
+              precisions: list[str] | None = None) -> dict[str, Any]:
+    """`precisions` (default fp32): see `_precisions` for which rows each backend gets."""
+    from .runtime import RuntimeOptions, VideoGenerator
 
     target = target or BenchTarget()
     results = []
     manifest = None
     gpu = None
-    for backend in backends:
+    configs = [(b, p) for b in backends for p in _precisions(b, precisions or ["fp32"], target)]
+    for backend, precision in configs:
         trt = backend == "tensorrt"
         device = "cuda" if trt and target.device == "cpu" else target.device
+        options = target.options
+        if precision is not None:
+            options = replace(options or RuntimeOptions(), precision=precision)
         gen = VideoGenerator(target.trt_engine if trt else engine_dir, backend=backend,
-                             device=device, threads=threads, options=target.options)
+                             device=device, threads=threads, options=options)
         manifest = manifest or gen.manifest
         gpu = gpu or getattr(gen.backend, "gpu_name", None)
         first = np.zeros((gen.batch, *gen.image_shape), np.float32)
@@ -97,7 +114,7 @@ def run_bench(engine_dir: Path, backends: list[str], frames: int, repeats: int, 
         step_ms = _median_ms(step, max(repeats, 5) * 4, warmup)
         per_frame = video_ms / max(frames - 1, 1)
         precision = (gen.manifest["tensorrt"]["precision"] if trt
-                     else getattr(target.options, "precision", None) or "fp32")
+                     else getattr(options, "precision", None) or "fp32")
         results.append({
             "backend": backend, "device": device, "precision": precision,
             "cuda_graphs": gen.program("motion", seed).capturing,
@@ -105,7 +122,7 @@ def run_bench(engine_dir: Path, backends: list[str], frames: int, repeats: int, 
             "ms_per_frame": per_frame, "frames_per_s": 1000.0 * gen.batch / per_frame,
             "peak_rss_mb": _peak_rss_mb(),
         })
-        log(f"{backend}: {per_frame:.1f} ms/frame, {step_ms:.2f} ms/step")
+        log(f"{backend} {precision}: {per_frame:.1f} ms/frame, {step_ms:.2f} ms/step")
 
     if reference_steps:
         import torch

@@ -3,8 +3,8 @@
     engines/<name>/   content.plan flow.plan motion.plan update.plan manifest.json (kind "tensorrt")
 
 The graphs of the requested precision come from the export manifest's "precisions" section
-(`manifest.graph_files`): fp16 from `vidm-rt export`, int8 (QDQ) from `vidm-rt calibrate`. Each is
-parsed with TensorRT's ONNX parser and built with the Python API (named tensors only):
+(`manifest.precision_files`): fp16 from `vidm-rt export`, int8 (QDQ) from `vidm-rt calibrate`.
+Each is parsed with TensorRT's ONNX parser and built with the Python API (named tensors only):
 
 - TensorRT >= 10.12 (and 11.x, where it is the only mode): a strongly typed network; the ONNX
   graph's own types decide the precision and no precision flag is set (weak typing is deprecated
@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from .manifest import (
-    graph_files,
     load_manifest,
+    precision_files,
     publish_directory,
     require_kind,
     write_manifest,
@@ -120,7 +120,7 @@ def build_engines(export_dir: str | Path, options: BuildOptions,
     require_kind(manifest, "onnx", export_dir, "build")
     if options.dla_core is not None and options.precision == "fp32":
         raise ValueError("DLA runs fp16 and int8 only: build with --precision fp16 or int8")
-    files = graph_files(manifest, options.precision, export_dir)
+    files = precision_files(manifest, options.precision, export_dir)
     trt = import_tensorrt()
     gpu = open_device(options.device)
     version = trt.__version__

@@ -18,8 +18,18 @@ import click
 from . import __version__
 
 SAMPLER_CHOICE = click.Choice(["ancestral", "ddim", "dpmpp2m"])
+PRECISION_CHOICE = click.Choice(["fp32", "fp16", "int8"])
 # Trained by the project on moving shapes; vidm_rt/assets/README.md has the exact command.
 BUNDLED_MODEL = Path(__file__).parent / "assets" / "demo-tiny.safetensors"
+
+
+def precision_list(value: str) -> list[str]:
+    """Parse a comma-separated --precision list, or fail naming the valid ones."""
+    wanted = [p.strip() for p in value.split(",") if p.strip()]
+    if not wanted or any(p not in PRECISION_CHOICE.choices for p in wanted):
+        raise ValueError(f"--precision {value!r}: give a comma-separated list of "
+                         f"{', '.join(PRECISION_CHOICE.choices)}")
+    return wanted
 
 
 def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -57,6 +67,8 @@ def main() -> None:
       vidm-rt train --preset tiny --out runs/tiny      train on moving shapes
       vidm-rt export runs/tiny/model.safetensors       ONNX graphs + manifest in export/
       vidm-rt generate --engine export/NAME --out video.mp4
+      vidm-rt calibrate export/NAME                    INT8 graphs (--precision int8)
+      vidm-rt quality export/NAME                      fp16/int8 vs fp32: PSNR per frame
       vidm-rt bench --engine export/NAME               time backends vs the reference loop
       vidm-rt import-official CKPT --out model.safetensors
     """
@@ -230,11 +242,9 @@ def export(checkpoint: Path, name: str | None, out_dir: Path, height: int | None
     path, errors = export_checkpoint(checkpoint, options, train_frames=train_frames,
                                      progress=lambda msg: click.echo(msg, err=True))
     for graph, err in errors.items():
-        click.echo(f"{graph:8s} max relative error vs PyTorch {err:.2e}")
+        against = "its FP32 graph" if graph.endswith(".fp16") else "PyTorch"
+        click.echo(f"{graph:12s} max relative error vs {against} {err:.2e}")
     click.echo(f"wrote {path}")
-
-
-PRECISION_CHOICE = click.Choice(["fp32", "fp16", "int8"])
 
 
 @main.command()
@@ -269,7 +279,7 @@ def build(export_dir: Path, precision: str, out: Path | None, workspace: int | N
 
 
 def runtime_options(precision: str | None, no_cuda_graphs: bool, zero_copy: bool) -> Any:
-    from .runtime.generator import RuntimeOptions
+    from .runtime import RuntimeOptions
 
     return RuntimeOptions(precision=precision, cuda_graphs=not no_cuda_graphs,
                           zero_copy=zero_copy)
@@ -279,11 +289,9 @@ def gpu_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The options of the GPU backends, shared by generate and bench."""
     fn = click.option("--zero-copy", is_flag=True,
                       help="tensorrt: host-visible buffers in mapped host memory (Jetson).")(fn)
-    fn = click.option("--no-cuda-graphs", is_flag=True,
-                      help="Launch every graph eagerly instead of replaying a captured frame.")(fn)
-    return click.option("--precision", type=PRECISION_CHOICE,
-                        help="torch: fp16 = FP16 autocast on CUDA; tensorrt: the engine's "
-                             "(checked).")(fn)
+    return click.option("--no-cuda-graphs", is_flag=True,
+                        help="Launch every graph eagerly instead of replaying a captured "
+                             "frame.")(fn)
 
 
 @main.command()
@@ -304,6 +312,10 @@ def gpu_options(fn: Callable[..., Any]) -> Callable[..., Any]:
               help="video.mp4, video.gif, video.npy or a folder/ of PNG frames.")
 @click.option("--fps", default=8.0, show_default=True, type=click.FloatRange(min=0.1))
 @click.option("--threads", type=click.IntRange(1), help="CPU threads (default: all).")
+@click.option("--precision", type=PRECISION_CHOICE,
+              help="onnxruntime: the export's graphs to run (fp32 default; fp16 comes with the "
+                   "export, int8 from `vidm-rt calibrate`); torch: fp16 = FP16 autocast on "
+                   "CUDA; tensorrt: the engine's (checked).")
 @gpu_options
 @user_errors
 def generate(engine: Path | None, backend: str, device: str, frames: int | None, seed: int,
@@ -356,13 +368,16 @@ def generate(engine: Path | None, backend: str, device: str, frames: int | None,
               help="cpu or cuda[:N]: for every backend and the reference loop (tensorrt: cuda).")
 @click.option("--trt-engine", type=click.Path(path_type=Path),
               help="Engine directory from `vidm-rt build` for the tensorrt backend.")
+@click.option("--precision", "precisions", default="fp32", show_default=True,
+              help="Comma-separated precisions (fp32, fp16, int8): onnxruntime times each; "
+                   "torch runs fp32, and fp16 autocast on CUDA; tensorrt the engine's.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the results as JSON.")
 @gpu_options
 @user_errors
 def bench(engine: Path | None, backends: str, frames: int, repeats: int, warmup: int,
           reference_steps: int, threads: int | None, device: str, trt_engine: Path | None,
-          json_path: Path | None, precision: str | None, no_cuda_graphs: bool,
+          precisions: str, json_path: Path | None, no_cuda_graphs: bool,
           zero_copy: bool) -> None:
     """Time one video on each backend and on the reference's own loop, in one run."""
     import json
@@ -375,14 +390,127 @@ def bench(engine: Path | None, backends: str, frames: int, repeats: int, warmup:
     if "tensorrt" in names and trt_engine is None:
         raise ValueError("--backends tensorrt needs --trt-engine DIR (from `vidm-rt build`)")
     target = BenchTarget(device=device, trt_engine=trt_engine,
-                         options=runtime_options(precision, no_cuda_graphs, zero_copy))
+                         options=runtime_options(None, no_cuda_graphs, zero_copy))
     report = run_bench(engine, names, frames, repeats, warmup, reference_steps, threads,
-                       log=lambda msg: click.echo(msg, err=True), target=target)
+                       log=lambda msg: click.echo(msg, err=True), target=target,
+                       precisions=precision_list(precisions))
     click.echo(format_table(report))
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(report, indent=2))
         click.echo(f"wrote {json_path}")
+
+
+@main.command()
+@click.argument("engine", type=click.Path(path_type=Path))
+@click.option("--videos", default=8, show_default=True, type=click.IntRange(1),
+              help="Generator runs to record (each one batch of the export's videos).")
+@click.option("--frames", type=click.IntRange(2),
+              help="Frames per video (default: the export's).")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**64 - 1))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Calibration folder (default: calibration/<export name>).")
+@user_errors
+def calibrate(engine: Path, videos: int, frames: int | None, seed: int, out: Path | None) -> None:
+    """Record real denoiser inputs with the FP32 sampler, then write INT8 QDQ graphs.
+
+    \b
+    The recorded inputs go to calibration/<name>/; the INT8 graphs (<graph>.int8.onnx) go into
+    the export directory and its manifest, for `--precision int8`.
+    """
+    from .calibrate import quantize_export, record_calibration
+    from .manifest import load_manifest
+
+    manifest = load_manifest(engine)
+    out = out or Path("calibration") / engine.resolve().name
+    steps = manifest["sampler"]["steps"]
+    frames_per_run = frames or int(manifest.get("frames", manifest["config"]["train_frames"]))
+    total = videos * frames_per_run * steps
+    with click.progressbar(length=total, label=f"recording {videos} x {frames_per_run} frames",
+                           file=sys.stderr) as bar:
+        info = record_calibration(engine, out, videos, seed=seed, frames=frames,
+                                  on_step=lambda: bar.update(1))
+    for graph, samples in info["samples"].items():
+        click.echo(f"{graph:8s} {samples['count']} inputs recorded "
+                   f"({samples['per_step'][0]} per step)")
+    click.echo(f"wrote {out}")
+    files = quantize_export(engine, out, say=lambda msg: click.echo(msg, err=True))
+    click.echo(f"wrote {', '.join(str(engine / f) for f in files.values() if '.int8.' in f)}")
+
+
+# The quality targets of reduced precision: PSNR vs FP32 on every frame.
+PSNR_TARGETS = {"fp16": 35.0, "int8": 25.0}
+
+
+@main.command()
+@click.argument("engine", type=click.Path(path_type=Path))
+@click.option("--precision", "precisions", default="fp16,int8", show_default=True,
+              help="Comma-separated precisions to compare with fp32.")
+@click.option("--videos", default=16, show_default=True, type=click.IntRange(1))
+@click.option("--frames", default=16, show_default=True, type=click.IntRange(2))
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**64 - 1))
+@click.option("--sampler", type=SAMPLER_CHOICE,
+              help="Sampler for every precision (default: the export's). ddim with eta 0 and "
+                   "dpmpp2m are deterministic.")
+@click.option("--steps", type=click.IntRange(1, 1000), help="Steps (default: the export's).")
+@click.option("--threads", type=click.IntRange(1), help="CPU threads (default: all).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Report folder: quality.json and psnr.png (default: quality/<export name>).")
+@user_errors
+def quality(engine: Path, precisions: str, videos: int, frames: int, seed: int,
+            sampler: str | None, steps: int | None, threads: int | None,
+            out: Path | None) -> None:
+    """PSNR per frame of fp16/int8 against fp32 on identical noise, and the shapes check."""
+    import json
+    import shutil
+    import tempfile
+
+    from .manifest import load_manifest
+    from .precision_quality import compare_precisions, plot_psnr
+    from .schedule import SamplerTable, sampler_table
+
+    wanted = precision_list(precisions)
+    manifest = load_manifest(engine)
+    exported = SamplerTable.from_dict(manifest["sampler"])
+    table = None
+    if sampler or steps:
+        table = sampler_table(sampler or exported.sampler, steps or exported.steps,
+                              clip_x0=exported.clip_x0)
+    elif exported.uses_noise:
+        click.echo(f"note: the export's sampler ({exported.sampler}) adds noise at every step; "
+                   "the noise is identical across precisions, but pass --sampler ddim for a "
+                   "deterministic comparison", err=True)
+    out = out or Path("quality") / engine.resolve().name
+    count = len(set(wanted) | {"fp32"})
+    with click.progressbar(length=count * videos * frames * (steps or exported.steps),
+                           label=f"{count} precisions x {videos} videos x {frames} frames",
+                           file=sys.stderr) as bar:
+        report = compare_precisions(engine, wanted, videos, frames, seed, table, threads,
+                                    on_step=lambda: bar.update(1))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        (tmp / "quality.json").write_text(json.dumps(report, indent=2))
+        plot_psnr(report, tmp / "psnr.png", {p: PSNR_TARGETS[p] for p in wanted
+                                             if p in PSNR_TARGETS})
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    real = next(iter(report["results"].values()))["shapes"]["real"]
+    click.echo(f"{'precision':9s} {'min dB':>7s} {'mean dB':>7s} {'bg frac':>7s} {'blobs':>6s} "
+               f"{'disp ratio':>10s} {'in range':>8s} shapes")
+    click.echo(f"{'real':9s} {'':>7s} {'':>7s} {real['background_fraction']:7.3f} "
+               f"{real['blobs_per_frame']:6.2f}")
+    for p, row in report["results"].items():
+        s, g = row["shapes"], row["shapes"]["generated"]
+        psnr = (f"{row['min_psnr']:7.2f} {row['mean_psnr']:7.2f}" if "min_psnr" in row
+                else f"{'-':>7s} {'-':>7s}")
+        click.echo(f"{p:9s} {psnr} {g['background_fraction']:7.3f} {g['blobs_per_frame']:6.2f} "
+                   f"{s['displacement_ratio']:10.2f} {s['frames_in_range']:8.2f} "
+                   f"{'passed' if s['passed'] else 'failed'}")
+    click.echo(f"wrote {out / 'quality.json'}, {out / 'psnr.png'}")
 
 
 @main.command()

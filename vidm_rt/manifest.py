@@ -1,5 +1,10 @@
 """The manifest of an export or engine directory (standard library only).
 
+"precisions" lists, per precision, the file of every graph of "graphs" (a graph kept in FP32
+points at the FP32 file); `vidm-rt export` writes fp32 and fp16, `vidm-rt calibrate` adds int8.
+Graph inputs and outputs are FP32 in every precision. Exports older than "precisions" have
+only fp32, the files of "graphs".
+
 One format describes both: `export/<name>/` (ONNX graphs, run directly by ONNX Runtime) and
 `engines/<name>/` (TensorRT plans). Everything that loads such a directory calls
 `load_manifest`, which checks the format version, that every listed file exists, and that its
@@ -13,6 +18,7 @@ sha256 matches, before any graph is touched.
       "graphs": {"content" | "motion" | "flow" | "update":
                  {"file": "...", "inputs": {name: {"shape": [...], "dtype": "float32"}},
                   "outputs": {...}}},
+      "precisions": {"fp32" | "fp16" | "int8": {graph: {"file": "..."}}},
       "files": {"relative/path": "sha256 hex"},
       "versions": {...}, "validation": {graph: max abs error}
     }
@@ -35,8 +41,34 @@ FORMAT = "vidm-rt"
 FORMAT_VERSION = 1
 
 
+PRECISIONS = ("fp32", "fp16", "int8")
+# The command that adds each precision to an export directory.
+PRECISION_COMMANDS = {"fp32": "vidm-rt export CKPT", "fp16": "vidm-rt export CKPT",
+                      "int8": "vidm-rt calibrate {directory}"}
+
+
 class ManifestError(ValueError):
     """An engine or export directory that cannot be used as it is."""
+
+
+def precision_files(manifest: dict[str, Any], precision: str,
+                    directory: str | Path = "DIR") -> dict[str, str]:
+    """{graph: file} of `precision`; ManifestError naming the command that creates it if absent."""
+    if precision not in PRECISIONS:
+        raise ManifestError(f"unknown precision {precision!r}: choose one of "
+                            f"{', '.join(PRECISIONS)}")
+    per = manifest.get("precisions", {}).get(precision)
+    if per is None and precision == "fp32":
+        return {graph: spec["file"] for graph, spec in manifest["graphs"].items()}
+    if per is None:
+        command = PRECISION_COMMANDS[precision].format(directory=directory)
+        raise ManifestError(f"{directory}: has no {precision} graphs: create them with "
+                            f"`{command}`")
+    missing = set(manifest["graphs"]) - set(per)
+    if missing:
+        raise ManifestError(f"{directory}: {precision} lacks graph(s) {', '.join(sorted(missing))}"
+                            "; re-export the model")
+    return {graph: per[graph]["file"] for graph in manifest["graphs"]}
 
 
 def sha256_file(path: Path) -> str:
@@ -97,6 +129,11 @@ def load_manifest(directory: str | Path, verify_hashes: bool = True) -> dict[str
     for key in ("config", "batch", "height", "width", "sampler", "graphs", "files"):
         if key not in manifest:
             raise ManifestError(f"{path}: missing field {key!r}; re-export the model")
+    listed = {spec["file"] for per in manifest.get("precisions", {}).values()
+              for spec in per.values()} - set(manifest["files"])
+    if listed:
+        raise ManifestError(f"{path}: {', '.join(sorted(listed))} not hashed in the manifest; "
+                            "re-export the model")
     for name, digest in manifest["files"].items():
         file = directory / name
         if not file.is_file():
@@ -110,31 +147,6 @@ def load_manifest(directory: str | Path, verify_hashes: bool = True) -> dict[str
 
 
 # Which command creates the graphs of each reduced precision (the "precisions" contract).
-PRECISION_SOURCES = {"fp16": "vidm-rt export", "int8": "vidm-rt calibrate"}
-
-
-def graph_files(manifest: dict[str, Any], precision: str,
-                directory: str | Path = "") -> dict[str, str]:
-    """{graph: ONNX file} of an export at `precision`, from its "precisions" section.
-
-    An export written before that section existed has only its FP32 graphs under "graphs"."""
-    precisions = manifest.get("precisions")
-    if precisions is None and precision == "fp32":
-        return {graph: spec["file"] for graph, spec in manifest["graphs"].items()}
-    if not precisions or precision not in precisions:
-        if precision not in ("fp32", *PRECISION_SOURCES):
-            raise ManifestError(f"unknown precision {precision!r}: choose fp32, fp16 or int8")
-        fix = PRECISION_SOURCES.get(precision, "vidm-rt export")
-        raise ManifestError(f"{directory or manifest.get('name', 'the export')}: has no "
-                            f"{precision} graphs: create them with `{fix}`")
-    files = precisions[precision]
-    missing = sorted(set(manifest["graphs"]) - set(files))
-    if missing:
-        raise ManifestError(f"{directory}: the {precision} graphs lack {', '.join(missing)}: "
-                            "export the model again")
-    return {graph: files[graph]["file"] for graph in manifest["graphs"]}
-
-
 def require_kind(manifest: dict[str, Any], kind: str, directory: str | Path, backend: str) -> None:
     """Refuse an engine directory of the wrong kind for a backend (ONNX export vs TensorRT)."""
     found = manifest.get("kind", "onnx")

@@ -5,12 +5,13 @@
         flow.onnx      run once per frame
         motion.onnx    run once per step, with the flow as an input
         update.onnx    the sampler update (FP32), driven by the coefficient table
+        *.fp16.onnx    FP16 variants of content, flow and motion (see export/fp16.py)
         model.safetensors   the weights, for the torch backend on the same schedule
         manifest.json  config, shapes, sampler table, versions, sha256 of every file
 
-Every graph is checked against PyTorch on fresh random inputs through ONNX Runtime; if an error
-exceeds its tolerance nothing is left behind (the export is built in a temporary folder and
-renamed into place only when every check passed).
+Every graph is checked against PyTorch on fresh random inputs through ONNX Runtime (an FP16
+graph against its FP32 graph); if an error exceeds its tolerance nothing is left behind (the
+export is built in a temporary folder and renamed into place only when every check passed).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from ..manifest import publish_directory, write_manifest
 from ..schedule import FRAME_INDEX_POLICIES
 
 # Max |onnx - torch| / (1 + max |torch|) allowed per graph (float32 on both sides).
-TOLERANCE = {"content": 1e-3, "flow": 1e-3, "motion": 1e-3, "update": 1e-5}
+TOLERANCE = {"content": 1e-3, "flow": 1e-3, "motion": 1e-3, "update": 1e-5,
+             "content.fp16": 1e-2, "flow.fp16": 1e-2, "motion.fp16": 1e-2}
 
 
 class ExportError(ValueError):
@@ -73,6 +75,19 @@ def _validate(path: Path, reference: Callable[..., Any], inputs: dict[str, np.nd
     return err
 
 
+def _onnx_reference(path: Path) -> Callable[..., list[np.ndarray]]:
+    """Run the graph at `path` on ONNX Runtime's CPU EP: the reference of its FP16 variant."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+
+    def run(*arrays: np.ndarray) -> list[np.ndarray]:
+        return session.run(None, dict(zip(names, arrays, strict=True)))
+
+    return run
+
+
 def export_checkpoint(
     checkpoint: str | Path,
     options: ExportOptions,
@@ -84,6 +99,7 @@ def export_checkpoint(
 
     from ..checkpoint import load_checkpoint, save_checkpoint
     from ..schedule import apply_update, sampler_table
+    from .fp16 import write_fp16_graph
     from .graphs import (
         INPUTS,
         OUTPUTS,
@@ -147,9 +163,12 @@ def export_checkpoint(
                 with torch.no_grad():
                     return [module(*(torch.from_numpy(a) for a in arrays)).numpy()]
 
-            errors[name] = _validate(
-                path, reference, {n: t.numpy() for n, t in zip(INPUTS[name], fresh, strict=True)}
-            )
+            feeds = {n: t.numpy() for n, t in zip(INPUTS[name], fresh, strict=True)}
+            errors[name] = _validate(path, reference, feeds)
+            say(f"writing {name}.fp16.onnx")
+            write_fp16_graph(path, tmp / f"{name}.fp16.onnx")
+            errors[f"{name}.fp16"] = _validate(tmp / f"{name}.fp16.onnx", _onnx_reference(path),
+                                               feeds)
             shapes = input_shapes(name, b, c, h, w)
             out_shape = [b, 2, h, w] if name == "flow" else [b, 2 * c, h, w]
             graphs[name] = {
@@ -187,7 +206,13 @@ def export_checkpoint(
             )
 
         save_checkpoint(tmp / "model.safetensors", cfg, loaded.content, loaded.motion)
-        files = [g["file"] for g in graphs.values()] + ["model.safetensors"]
+        precisions = {
+            "fp32": {name: {"file": g["file"]} for name, g in graphs.items()},
+            "fp16": {name: {"file": g["file"] if name == "update" else f"{name}.fp16.onnx"}
+                     for name, g in graphs.items()},
+        }
+        files = sorted({p["file"] for per in precisions.values() for p in per.values()}
+                       | {"model.safetensors"})
         write_manifest(tmp, {
             "kind": "onnx",
             "name": options.name,
@@ -196,6 +221,7 @@ def export_checkpoint(
             "frame_index": options.frame_index,
             "sampler": table.to_dict(),
             "graphs": graphs,
+            "precisions": precisions,
             "files": files,
             "versions": {**_versions(), "onnx_opset": options.opset},
             "validation": errors,

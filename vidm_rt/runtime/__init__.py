@@ -1,5 +1,5 @@
 """The static-schedule runtime (numpy only: torch is imported only by the torch backend)."""
 
-from .generator import BACKENDS, VideoGenerator
+from .generator import BACKENDS, RuntimeOptions, VideoGenerator
 
-__all__ = ["BACKENDS", "VideoGenerator"]
+__all__ = ["BACKENDS", "RuntimeOptions", "VideoGenerator"]

@@ -22,20 +22,22 @@ from typing import Any
 
 import numpy as np
 
-from ..manifest import ManifestError, load_manifest, require_kind
+from ..manifest import PRECISIONS, ManifestError, load_manifest, precision_files, require_kind
 from ..schedule import SamplerTable, frame_index
 from .frame import Backend, FrameProgram, NoiseAddress, frame_ops
 from .plan import Launch, build_plan
 
 BACKENDS = ("onnxruntime", "torch", "tensorrt")
-PRECISIONS = ("fp32", "fp16", "int8")
+# observer(graph, step, inputs): sees a copy of a denoiser launch's inputs before it runs.
+Observer = Callable[[str, int, dict[str, np.ndarray]], None]
 
 
 @dataclass
 class RuntimeOptions:
     """How a backend runs the schedule (the schedule itself comes from the manifest).
 
-    precision: torch: "fp16" = FP16 autocast for the networks on CUDA (the update stays FP32);
+    precision: onnxruntime: which graphs of the export's "precisions" run (None = fp32);
+        torch: "fp16" = FP16 autocast for the networks on CUDA (the update stays FP32);
         tensorrt: must match the precision the engine was built with; None = the engine's.
     cuda_graphs: capture each frame once and replay it (tensorrt, torch on CUDA).
     zero_copy: tensorrt: host-visible buffers in mapped host memory (Jetson's shared DRAM).
@@ -60,10 +62,8 @@ def make_backend(name: str, engine_dir: Path, manifest: dict[str, Any], device: 
     if name == "onnxruntime":
         from .ort_backend import OrtBackend
 
-        if options.precision not in (None, "fp32"):
-            raise ValueError("the onnxruntime backend runs the export's fp32 graphs; for fp16 "
-                             "or int8 use --backend tensorrt (or torch for fp16 on CUDA)")
-        return OrtBackend(engine_dir, manifest, device, threads)
+        files = precision_files(manifest, options.precision or "fp32", engine_dir)
+        return OrtBackend(engine_dir, files, device, threads)
     if name == "torch":
         try:
             from .torch_backend import TorchBackend
@@ -80,9 +80,11 @@ class VideoGenerator:
 
     def __init__(self, engine_dir: str | Path, backend: str = "onnxruntime", device: str = "cpu",
                  threads: int | None = None, table: SamplerTable | None = None,
-                 options: RuntimeOptions | None = None) -> None:
+                 options: RuntimeOptions | None = None, observer: Observer | None = None) -> None:
         """`table` replaces the export's sampler: the graphs do not depend on it, only the
-        update graph's x0 clipping does, which the table must match."""
+        update graph's x0 clipping does, which the table must match. `observer(graph, step,
+        inputs)` sees a copy of every denoiser launch's inputs before it runs (calibration
+        records them; eager backends only)."""
         self.engine_dir = Path(engine_dir)
         self.manifest = load_manifest(self.engine_dir)
         m = self.manifest
@@ -110,6 +112,13 @@ class VideoGenerator:
         self._specs = {spec.name: spec for spec in self.plan.buffers}
         self._ops = {graph: frame_ops(self.plan, graph, self.table) for graph in denoisers}
         self._prepared: dict[Launch, Callable[[], None]] = {}
+        if observer is not None:
+            if self.backend.can_capture and self.options.cuda_graphs:
+                raise ValueError("observing denoiser inputs needs eager launches: "
+                                 "set cuda_graphs=False")
+            for launches in self.plan.steps.values():
+                for step, (denoise, _) in enumerate(launches):
+                    self._prepared[denoise] = self._observed(denoise, step, observer)
         self._programs: dict[tuple[str, int], FrameProgram] = {}
         self._address = NoiseAddress()
 
@@ -121,6 +130,17 @@ class VideoGenerator:
                                                self._address, self._prepared,
                                                self.options.cuda_graphs)
         return self._programs[key]
+
+    def _observed(self, launch: Launch, step: int, observer: Observer) -> Callable[[], None]:
+        run = self.backend.prepare(launch)
+
+        def observed() -> None:
+            inputs = {name: self.backend.read(buf) if row is None else self.backend.read(buf)[row]
+                      for name, (buf, row) in launch.inputs.items()}
+            observer(launch.graph, step, inputs)
+            run()
+
+        return observed
 
     def denoiser_launch(self, graph: str = "motion", step: int = 0) -> Callable[[], None]:
         """The bound denoiser launch of one step (for timing a single network evaluation)."""

@@ -22,8 +22,9 @@ class OrtBackend:
     device_noise = False
     can_capture = False
 
-    def __init__(self, engine_dir: Path, manifest: dict[str, Any], device: str = "cpu",
+    def __init__(self, engine_dir: Path, files: dict[str, str], device: str = "cpu",
                  threads: int | None = None) -> None:
+        """`files` maps each graph to its file in `engine_dir` (one precision's graphs)."""
         try:
             import onnxruntime as ort
         except ImportError:
@@ -47,9 +48,9 @@ class OrtBackend:
         if threads:
             opts.intra_op_num_threads = threads
         self.sessions = {
-            graph: ort.InferenceSession(str(engine_dir / spec["file"]), sess_options=opts,
+            graph: ort.InferenceSession(str(engine_dir / file), sess_options=opts,
                                         providers=providers)
-            for graph, spec in manifest["graphs"].items()
+            for graph, file in files.items()
         }
         self.arrays: dict[str, np.ndarray] = {}
         self.values: dict[str, Any] = {}          # name -> OrtValue, or list of row OrtValues

@@ -1,0 +1,129 @@
+"""Which INT8 quantization to ship: speed per denoiser step and PSNR vs FP32, per option set.
+
+    vidm-rt calibrate export/NAME --videos 4 --frames 8 --out calibration/NAME
+    python bench/int8_options.py --engine export/NAME --calib calibration/NAME \
+        --threads 1 --videos 4 --frames 16 --json bench/results/int8-options.json
+
+For each option set the export is copied to a temporary folder, quantized from the same
+calibration data, and then, in this one process: the motion denoiser's step time (median of
+`--repeats` launches, FP32 and INT8 alternating) and the PSNR per frame of INT8 videos against
+FP32 videos on identical noise. Prints a table and writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import tempfile
+import time
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+from vidm_rt.bench import machine_info
+from vidm_rt.calibrate import quantize_export
+from vidm_rt.export.int8 import QuantOptions
+from vidm_rt.precision_quality import generate_videos
+from vidm_rt.quality import psnr_per_frame
+from vidm_rt.runtime import RuntimeOptions, VideoGenerator
+
+BASE = QuantOptions()
+CONFIGS = {
+    "keep io+pgn+attention": BASE,
+    "keep io+pgn": replace(BASE, exclude=("io", "pgn")),
+    "keep io+attention": replace(BASE, exclude=("io", "attention")),
+    "keep io": replace(BASE, exclude=("io",)),
+    "keep nothing": replace(BASE, exclude=()),
+    "keep io+pgn+attn: Conv only": replace(BASE, op_types=("Conv",)),
+    "keep io+pgn+attn: per-tensor": replace(BASE, per_channel=False),
+    "keep io+pgn+attn: reduce_range": replace(BASE, reduce_range=True),
+    "keep io+pgn+attn: asym. act.": replace(BASE, symmetric_activations=False),
+    "keep io+pgn+attn: percentile": replace(BASE, calibrate_method="percentile"),
+    "keep io+pgn+attn: moving-average ranges": replace(BASE, moving_average=True),
+    "keep io+pgn+attn: int32 bias": replace(BASE, quantize_bias=True),
+    "keep io+pgn+attn: uint8 act.": replace(BASE, activations="uint8", symmetric_activations=False),
+    "keep io+pgn: uint8 act.": replace(BASE, exclude=("io", "pgn"), activations="uint8",
+                                       symmetric_activations=False),
+    "keep io: uint8 act.": replace(BASE, exclude=("io",), activations="uint8",
+                                   symmetric_activations=False),
+}
+
+
+def step_times(engines: dict[str, tuple[Path, str]], threads: int | None,
+               repeats: int) -> dict[str, float]:
+    """Median ms of one motion launch per engine, launches of all engines interleaved."""
+    launches = {}
+    for name, (path, precision) in engines.items():
+        gen = VideoGenerator(path, options=RuntimeOptions(precision=precision),
+                             threads=threads)
+        for _ in gen.generate(2, seed=0):  # fills the buffers with a real frame's inputs
+            pass
+        launches[name] = gen.denoiser_launch("motion", gen.table.steps // 2)
+        launches[name]()
+    times: dict[str, list[float]] = {name: [] for name in launches}
+    for _ in range(repeats):
+        for name, launch in launches.items():
+            t0 = time.perf_counter()
+            launch()
+            times[name].append((time.perf_counter() - t0) * 1000)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--engine", required=True, type=Path)
+    ap.add_argument("--calib", required=True, type=Path)
+    ap.add_argument("--configs", help="comma-separated names of CONFIGS (default: all)")
+    ap.add_argument("--threads", type=int)
+    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--videos", type=int, default=4, help="videos for the PSNR (0: no PSNR)")
+    ap.add_argument("--frames", type=int, default=16)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+
+    names = args.configs.split(",") if args.configs else list(CONFIGS)
+    work = Path(tempfile.mkdtemp(prefix="int8-options-"))
+    try:
+        engines = {"fp32": (args.engine, "fp32")}
+        for i, name in enumerate(names):
+            copy = work / f"c{i}"
+            shutil.copytree(args.engine, copy)
+            t0 = time.perf_counter()
+            quantize_export(copy, args.calib, CONFIGS[name])
+            print(f"{name}: quantized in {time.perf_counter() - t0:.1f} s", flush=True)
+            engines[name] = (copy, "int8")
+        ms = step_times(engines, args.threads, args.repeats)
+        reference = None
+        if args.videos:
+            reference = generate_videos(args.engine, "fp32", args.videos, args.frames, 0, None,
+                                        args.threads)
+        rows = []
+        for name in names:
+            row = {"config": name, "options": CONFIGS[name].to_dict(),
+                   "ms_per_step": ms[name], "fp32_ms_per_step": ms["fp32"],
+                   "speedup_vs_fp32": ms["fp32"] / ms[name]}
+            if reference is not None:
+                video = generate_videos(engines[name][0], "int8", args.videos, args.frames, 0,
+                                        None, args.threads)
+                psnr = psnr_per_frame(video, reference)
+                row.update(min_psnr=float(psnr.min()), mean_psnr=float(psnr.mean()),
+                           psnr_per_frame=psnr.tolist())
+            rows.append(row)
+            print(f"{name:32s} {row['ms_per_step']:8.2f} ms  {row['speedup_vs_fp32']:5.2f}x  "
+                  f"min {row.get('min_psnr', float('nan')):6.2f} dB  "
+                  f"mean {row.get('mean_psnr', float('nan')):6.2f} dB", flush=True)
+        print(f"{'fp32':32s} {ms['fp32']:8.2f} ms")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({
+            "machine": machine_info(args.threads), "date": date.today().isoformat(),
+            "engine": str(args.engine), "videos": args.videos, "frames": args.frames,
+            "results": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

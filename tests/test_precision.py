@@ -1,0 +1,221 @@
+"""Reduced precision: FP16 graphs, calibration + INT8 QDQ graphs, precision selection, quality."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from click.testing import CliRunner
+
+from vidm_rt.calibrate import motion_frame, quantize_export
+from vidm_rt.checkpoint import save_checkpoint
+from vidm_rt.cli import main
+from vidm_rt.export import ExportOptions, export_checkpoint
+from vidm_rt.export.int8 import QuantOptions, node_groups
+from vidm_rt.manifest import ManifestError, load_manifest, sha256_file
+from vidm_rt.quality import psnr_per_frame
+from vidm_rt.runtime import RuntimeOptions, VideoGenerator
+
+STEPS, VIDEOS, FRAMES = 3, 2, 4
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, tiny_models):
+    cfg, content, motion = tiny_models
+    root = tmp_path_factory.mktemp("export")
+    ckpt = save_checkpoint(root / "tiny.safetensors", cfg, content, motion)
+    path, _ = export_checkpoint(
+        ckpt, ExportOptions(name="tiny", out_dir=root, sampler="ddim", steps=STEPS, frames=FRAMES))
+    return path
+
+
+@pytest.fixture(scope="module")
+def calibrated(exported, tmp_path_factory):
+    """A copy of the export calibrated through the CLI: (export dir, calibration dir)."""
+    root = tmp_path_factory.mktemp("calibrated")
+    engine = root / "tiny"
+    shutil.copytree(exported, engine)
+    calib = root / "calibration"
+    result = CliRunner().invoke(main, ["calibrate", str(engine), "--videos", str(VIDEOS),
+                                       "--out", str(calib)])
+    assert result.exit_code == 0, result.output
+    return engine, calib
+
+
+def _run(path, feeds):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, feeds)[0]
+
+
+def _motion_feeds(seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    img = (1, 3, 32, 32)
+    return {"x_t": rng.standard_normal(img, np.float32), "t": np.array([700.0], np.float32),
+            "k": np.array([3.0], np.float32),
+            "flow": rng.uniform(-1, 1, (1, 2, 32, 32)).astype(np.float32),
+            "x_first": rng.uniform(-1, 1, img).astype(np.float32)}
+
+
+def test_fp16_graph_keeps_io_statistics_and_conditioning_in_fp32(exported) -> None:
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(exported / "motion.fp16.onnx")))
+    onnx.checker.check_model(model, full_check=True)
+    g = model.graph
+    types = {v.name: v.type.tensor_type.elem_type for v in [*g.input, *g.value_info, *g.output]}
+    types.update({i.name: i.data_type for i in g.initializer})
+    fp32, fp16 = onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16
+    assert all(v.type.tensor_type.elem_type == fp32 for v in [*g.input, *g.output])
+    by_op: dict[str, list] = {}
+    for node in g.node:
+        by_op.setdefault(node.op_type, []).append(node)
+    assert all(types[n.input[0]] == fp32 for n in by_op["InstanceNormalization"] + by_op["Softmax"])
+    assert all(types[n.output[0]] == fp32 for n in by_op["Sin"])  # PGN code from (t, k)
+    convs = [types[n.input[1]] for n in by_op["Conv"]]
+    assert convs.count(fp16) > len(convs) // 2  # the data path is FP16
+    feeds = _motion_feeds()
+    want, got = _run(exported / "motion.onnx", feeds), _run(exported / "motion.fp16.onnx", feeds)
+    assert got.dtype == np.float32
+    assert np.abs(got - want).max() / (1 + np.abs(want).max()) < 1e-2
+
+
+def test_manifest_lists_every_graph_under_each_precision(calibrated) -> None:
+    manifest = load_manifest(calibrated[0])
+    precisions = manifest["precisions"]
+    assert set(precisions) == {"fp32", "fp16", "int8"}
+    for per in precisions.values():
+        assert set(per) == set(manifest["graphs"])
+        assert {spec["file"] for spec in per.values()} <= set(manifest["files"])
+    assert precisions["fp16"]["motion"]["file"] == "motion.fp16.onnx"
+    assert precisions["int8"]["motion"]["file"] == "motion.int8.onnx"
+    assert precisions["int8"]["flow"]["file"] == "flow.onnx"  # kept FP32
+    assert precisions["int8"]["update"]["file"] == "update.onnx"
+
+
+def test_calibration_has_the_expected_count_per_step(calibrated) -> None:
+    _, calib = calibrated
+    info = json.loads((calib / "calibration.json").read_text())
+    assert info["steps"] == STEPS and info["frames"] == FRAMES and info["videos"] == VIDEOS
+    for graph in ("content", "motion"):
+        assert info["samples"][graph]["per_step"] == [VIDEOS] * STEPS
+        with np.load(calib / f"{graph}.npz") as data:
+            assert data["x_t"].shape == (VIDEOS * STEPS, 1, 3, 32, 32)
+            assert np.bincount(data["step"]).tolist() == [VIDEOS] * STEPS
+            assert np.isfinite(data["x_t"]).all()
+            if graph == "motion":
+                want = [motion_frame(r, s, FRAMES)
+                        for r, s in zip(data["run"], data["step"], strict=True)]
+                assert data["frame"].tolist() == want
+                assert set(want) == set(range(1, FRAMES))  # every motion frame is covered
+                # The recorded k is the frame index the generator fed for that frame.
+                assert data["k"][:, 0].tolist() == [float(f) for f in want]
+
+
+def test_int8_graphs_are_qdq_and_run_on_the_cpu(calibrated) -> None:
+    engine, _ = calibrated
+    model = onnx.load(str(engine / "motion.int8.onnx"))
+    ops = [n.op_type for n in model.graph.node]
+    assert ops.count("QuantizeLinear") > 10 and "DequantizeLinear" in ops
+    # Excluded groups stay FP32: their weights are no DequantizeLinear output.
+    fp32 = onnx.load(str(engine / "motion.onnx"))
+    groups = node_groups(fp32)
+    # Two first convs (UNet input, encoder input), one last conv; PGN: embed Gemm + 2 MLP convs.
+    assert len(groups["io"]) == 3 and len(groups["pgn"]) % 3 == 0 and groups["attention"]
+    dq_outputs = {n.output[0] for n in model.graph.node if n.op_type == "DequantizeLinear"}
+    by_name = {n.name: n for n in model.graph.node}
+    for name in groups["io"] | groups["pgn"]:
+        assert by_name[name].input[1] not in dq_outputs
+    quantized = [n for n in model.graph.node if n.op_type == "Conv" and n.input[1] in dq_outputs]
+    assert quantized
+    # TensorRT's explicit quantization: signed INT8, zero point 0 everywhere.
+    inits = {i.name: onnx.numpy_helper.to_array(i) for i in model.graph.initializer}
+    zero_points = [inits[n.input[2]] for n in model.graph.node
+                   if n.op_type in ("QuantizeLinear", "DequantizeLinear") and len(n.input) > 2]
+    assert zero_points and all(z.dtype == np.int8 and not z.any() for z in zero_points)
+    feeds = _motion_feeds(1)
+    want, got = _run(engine / "motion.onnx", feeds), _run(engine / "motion.int8.onnx", feeds)
+    assert np.abs(got - want).max() / (1 + np.abs(want).max()) < 0.2
+    gen = VideoGenerator(engine, options=RuntimeOptions(precision="int8"))
+    frames = list(gen.generate(3, seed=0))
+    assert len(frames) == 3 and all(np.isfinite(f).all() and np.abs(f).max() <= 1 for f in frames)
+
+
+def test_generate_in_every_precision_on_identical_noise(calibrated) -> None:
+    engine, _ = calibrated
+    videos = {}
+    for p in ("fp32", "fp16", "int8"):
+        gen = VideoGenerator(engine, options=RuntimeOptions(precision=p))
+        videos[p] = np.stack(list(gen.generate(3, seed=5)), axis=1)
+    assert psnr_per_frame(videos["fp16"], videos["fp32"])[0] >= 35
+    assert psnr_per_frame(videos["int8"], videos["fp32"])[0] >= 20
+    assert not np.array_equal(videos["int8"], videos["fp32"])
+
+
+def test_quantization_is_deterministic(calibrated, tmp_path) -> None:
+    engine, calib = calibrated
+    digests = []
+    for name in ("a", "b"):
+        copy = tmp_path / name
+        shutil.copytree(engine, copy)
+        quantize_export(copy, calib, QuantOptions())
+        digests.append(sha256_file(copy / "motion.int8.onnx"))
+        assert not [p for p in copy.iterdir() if p.name.startswith(".")]  # temp dir removed
+    assert digests[0] == digests[1] == sha256_file(engine / "motion.int8.onnx")
+
+
+def test_precision_selection_and_its_errors(exported, tmp_path) -> None:
+    with pytest.raises(ManifestError, match="vidm-rt calibrate"):
+        VideoGenerator(exported, options=RuntimeOptions(precision="int8"))
+    with pytest.raises(ValueError, match="fp16 autocast needs --device cuda"):
+        VideoGenerator(exported, backend="torch", options=RuntimeOptions(precision="fp16"))
+    with pytest.raises(ValueError, match="unknown precision"):
+        VideoGenerator(exported, options=RuntimeOptions(precision="int4"))
+    # An export written before "precisions" existed still runs fp32 from its "graphs".
+    old = tmp_path / "old"
+    shutil.copytree(exported, old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    del manifest["precisions"]
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    assert VideoGenerator(old).backend.sessions.keys() == {"content", "flow", "motion", "update"}
+    with pytest.raises(ManifestError, match="vidm-rt export"):
+        VideoGenerator(old, options=RuntimeOptions(precision="fp16"))
+
+
+def test_cli_bad_inputs(exported, tmp_path) -> None:
+    runner = CliRunner()
+    cases = [
+        (["calibrate", str(tmp_path / "none")], "no such engine directory"),
+        (["generate", "--engine", str(exported), "--precision", "int8", "--frames", "2",
+          "--out", str(tmp_path / "v.npy")], "vidm-rt calibrate"),
+        (["quality", str(exported), "--videos", "1", "--frames", "2", "--out",
+          str(tmp_path / "q")], "vidm-rt calibrate"),
+        (["quality", str(tmp_path / "none")], "no such engine directory"),
+        (["bench", "--engine", str(exported), "--precision", "fp8"], "--precision"),
+    ]
+    for args, message in cases:
+        result = runner.invoke(main, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.output and "Traceback" not in result.output, result.output
+    assert not (tmp_path / "v.npy").exists() and not (tmp_path / "q").exists()
+    assert not (tmp_path / "none").exists()
+
+
+def test_cli_quality_report(calibrated, tmp_path) -> None:
+    engine, _ = calibrated
+    out = tmp_path / "quality"
+    result = CliRunner().invoke(main, ["quality", str(engine), "--videos", "2", "--frames", "3",
+                                       "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "quality.json").read_text())
+    assert report["deterministic_sampler"] and report["sampler"] == "ddim"
+    assert set(report["results"]) == {"fp32", "fp16", "int8"}
+    for p in ("fp16", "int8"):
+        assert len(report["results"][p]["psnr_per_frame"]) == 3
+        assert report["results"][p]["min_psnr"] > 10
+    assert "passed" in report["results"]["int8"]["shapes"]
+    from PIL import Image
+
+    with Image.open(out / "psnr.png") as img:
+        assert img.size == (720, 420)

@@ -1,0 +1,149 @@
+"""`vidm-rt calibrate`: INT8 graphs calibrated on the inputs the denoisers really see.
+
+Recording runs the export's FP32 graphs with its own sampler over `videos` generator runs (one
+batch of videos each) and keeps, for every denoiser and every step, one input set per run:
+    content   every step of frame 0
+    motion    at step i of run v, frame 1 + (v + i) mod (frames - 1)
+so each step has exactly `videos` samples and the motion samples cover the frames evenly
+across steps (frame position enters the motion model through PGN, like the step).
+
+    calibration/<name>/
+        calibration.json   what was recorded: export, sha256 of the FP32 graphs, seed, videos,
+                           frames, steps, and the sample count of every (denoiser, step)
+        content.npz        per graph input an array (count, *shape), plus step, frame, run
+        motion.npz
+
+Quantizing then writes <graph>.int8.onnx into the export directory for each denoiser and adds
+"int8" to the manifest's "precisions" (flow and update stay FP32: the flow runs once per frame,
+under 1% of a frame's time, and the update is the sampler's arithmetic).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .export.int8 import QuantOptions
+from .manifest import ManifestError, load_manifest, write_manifest
+
+CALIBRATION_JSON = "calibration.json"
+DENOISERS = ("content", "motion")
+
+
+def motion_frame(run: int, step: int, frames: int) -> int:
+    """The motion frame whose inputs are recorded at `step` of generator run `run`."""
+    return 1 + (run + step) % (frames - 1)
+
+
+def record_calibration(export_dir: Path, out_dir: Path, videos: int, seed: int = 0,
+                       frames: int | None = None,
+                       on_step: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Run the FP32 sampler and write the recorded inputs to `out_dir` (replaced atomically)."""
+    from .runtime import VideoGenerator
+
+    export_dir, out_dir = Path(export_dir), Path(out_dir)
+    recorded: dict[str, list[tuple[int, int, int, dict[str, np.ndarray]]]] = {}
+    state = {"run": 0, "calls": {}}
+
+    def observe(graph: str, step: int, inputs: dict[str, np.ndarray]) -> None:
+        call = state["calls"].get(graph, 0)
+        state["calls"][graph] = call + 1
+        frame = 0 if graph == "content" else 1 + call // gen.table.steps
+        if graph == "content" or frame == motion_frame(state["run"], step, frames):
+            recorded.setdefault(graph, []).append((step, frame, state["run"], inputs))
+
+    gen = VideoGenerator(export_dir, observer=observe)
+    if not gen.has_content:
+        raise ManifestError(f"{export_dir}: has no content model to draw first frames from; "
+                            "calibrating motion-only exports is not supported yet")
+    frames = frames or gen.default_frames
+    if frames < 2:
+        raise ValueError("calibration needs at least 2 frames per video (one motion frame)")
+    if videos < 1:
+        raise ValueError("calibration needs at least 1 video")
+    for run in range(videos):
+        state["run"], state["calls"] = run, {}
+        for _ in gen.generate(frames, seed=seed, first_video=run * gen.batch, on_step=on_step):
+            pass
+
+    steps = gen.table.steps
+    manifest = gen.manifest
+    info = {
+        "export": manifest["name"], "videos": videos, "batch": gen.batch, "seed": seed,
+        "frames": frames, "steps": steps, "sampler": gen.table.sampler,
+        "fp32_graphs": {g: manifest["files"][manifest["graphs"][g]["file"]] for g in recorded},
+        "samples": {g: {"count": len(rows),
+                        "per_step": np.bincount([r[0] for r in rows], minlength=steps).tolist()}
+                    for g, rows in recorded.items()},
+    }
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        for graph, rows in recorded.items():
+            arrays = {name: np.stack([r[3][name] for r in rows]) for name in rows[0][3]}
+            np.savez(tmp / f"{graph}.npz", step=np.array([r[0] for r in rows]),
+                     frame=np.array([r[1] for r in rows]), run=np.array([r[2] for r in rows]),
+                     **arrays)
+        (tmp / CALIBRATION_JSON).write_text(json.dumps(info, indent=2))
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        tmp.rename(out_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return info
+
+
+def load_calibration(calib_dir: Path, graph: str) -> list[dict[str, np.ndarray]]:
+    """The recorded input dicts of one denoiser, in recording order."""
+    with np.load(Path(calib_dir) / f"{graph}.npz") as data:
+        names = [n for n in data.files if n not in ("step", "frame", "run")]
+        arrays = {n: data[n] for n in names}
+    count = len(next(iter(arrays.values())))
+    return [{n: arrays[n][i] for n in names} for i in range(count)]
+
+
+def quantize_export(export_dir: Path, calib_dir: Path, options: QuantOptions | None = None,
+                    say: Callable[[str], None] = lambda _msg: None) -> dict[str, str]:
+    """Write <graph>.int8.onnx for each recorded denoiser and register "int8" in the manifest."""
+    options = options or QuantOptions()
+    from .export.int8 import quantize_graph
+
+    export_dir, calib_dir = Path(export_dir), Path(calib_dir)
+    manifest = load_manifest(export_dir)
+    info_path = calib_dir / CALIBRATION_JSON
+    if not info_path.is_file():
+        raise ManifestError(f"{calib_dir}: no {CALIBRATION_JSON}: record it with "
+                            f"`vidm-rt calibrate {export_dir}`")
+    info = json.loads(info_path.read_text())
+    for graph, digest in info["fp32_graphs"].items():
+        if manifest["files"].get(manifest["graphs"][graph]["file"]) != digest:
+            raise ManifestError(f"{calib_dir} was recorded for other {graph} weights than "
+                                f"{export_dir}'s: run `vidm-rt calibrate {export_dir}` again")
+    tmp = Path(tempfile.mkdtemp(prefix=".int8.", dir=export_dir))
+    try:
+        files, kept = {}, {}
+        for graph in info["fp32_graphs"]:
+            say(f"quantizing {graph} on {info['samples'][graph]['count']} recorded inputs")
+            files[graph] = f"{graph}.int8.onnx"
+            kept[graph] = quantize_graph(export_dir / manifest["graphs"][graph]["file"],
+                                         tmp / files[graph], load_calibration(calib_dir, graph),
+                                         options, tmp)
+        for file in files.values():
+            (tmp / file).replace(export_dir / file)
+        int8 = {g: {"file": files.get(g, spec["file"])} for g, spec in manifest["graphs"].items()}
+        manifest["precisions"] = {**manifest.get("precisions", {}), "int8": int8}
+        manifest["files"] = sorted(set(manifest["files"]) | set(files.values()))
+        manifest["quantization"] = {"options": options.to_dict(), "kept_fp32_nodes": kept,
+                                    "calibration": {k: info[k] for k in
+                                                    ("videos", "seed", "frames", "steps")}}
+        write_manifest(export_dir, manifest)
+        return {g: spec["file"] for g, spec in int8.items()}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,136 @@
+"""INT8 QDQ graphs by ONNX Runtime static quantization over recorded denoiser inputs.
+
+The output is explicit quantization (QuantizeLinear/DequantizeLinear pairs, symmetric INT8
+activations, per-channel symmetric INT8 weights, float biases): ONNX Runtime's CPU EP fuses it
+into integer kernels, and TensorRT builds an INT8 engine from the same file (no calibrator).
+
+Node groups that can be kept in FP32 (`QuantOptions.exclude`), found from the graph's structure
+so that they do not depend on the exporter's node names:
+    io         the first convolutions (reading the graph inputs) and the last one (writing eps, v)
+    pgn        the conditioning: the PGN MLPs and the timestep-embedding MLP, whose inputs
+               derive only from (t, k) (see export/fp16.py)
+    attention  the attention projections (1-D convolutions around the Einsum/Softmax)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .fp16 import CONDITIONING_INPUTS, conditioning_nodes
+
+NODE_GROUPS = ("io", "pgn", "attention")
+COMPUTE_OPS = ("Conv", "Gemm", "MatMul")
+
+
+@dataclass(frozen=True)
+class QuantOptions:
+    exclude: tuple[str, ...] = ("io", "pgn", "attention")
+    op_types: tuple[str, ...] = COMPUTE_OPS
+    per_channel: bool = True
+    reduce_range: bool = False
+    symmetric_activations: bool = True  # TensorRT's explicit quantization wants zero point 0
+    activations: str = "int8"  # "uint8": ONNX Runtime's faster U8S8 CPU kernels; not TensorRT
+    calibrate_method: str = "minmax"  # or "percentile"
+    moving_average: bool = False  # minmax: average the per-input ranges, not the extremes
+    # Float biases: TensorRT's parser takes only 8-bit Q/DQ, and ONNX Runtime's CPU EP is as
+    # fast with them as with INT32 biases (measured, bench/RESULTS.md).
+    quantize_bias: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def node_groups(model) -> dict[str, set[str]]:
+    """The node names of each group of NODE_GROUPS, among the graph's Conv/Gemm/MatMul nodes."""
+    g = model.graph
+    weights = {i.name: i for i in g.initializer}
+    producer = {y: n for n in g.node for y in n.output}
+    compute = [n for n in g.node if n.op_type in COMPUTE_OPS]
+
+    def upstream_convs(tensor: str) -> set[str]:
+        """The Conv nodes reached from `tensor` backwards through non-Conv nodes."""
+        found, stack, seen = set(), [tensor], set()
+        while stack:
+            t = stack.pop()
+            node = producer.get(t)
+            if node is None or t in seen:
+                continue
+            seen.add(t)
+            if node.op_type == "Conv":
+                found.add(node.name)
+            else:
+                stack.extend(x for x in node.input if x)
+        return found
+
+    # A first conv reads an image input through cheap nodes only (e.g. the Concat of x_t, flow).
+    raw = {i.name for i in g.input} - CONDITIONING_INPUTS
+    for node in g.node:
+        if node.op_type not in COMPUTE_OPS and any(x in raw for x in node.input):
+            raw.update(node.output)
+    first = {n.name for n in compute if n.op_type == "Conv" and n.input[0] in raw}
+    last = set().union(*(upstream_convs(o.name) for o in g.output))
+    attention = {n.name for n in compute if n.op_type == "Conv" and n.input[1] in weights
+                 and len(weights[n.input[1]].dims) == 3}
+    pgn = {n.name for n in compute} & conditioning_nodes(model)
+    return {"io": first | last, "pgn": pgn, "attention": attention}
+
+
+def quantize_graph(src: Path, dst: Path, samples: Iterable[dict[str, np.ndarray]],
+                   options: QuantOptions, work_dir: Path) -> dict[str, int]:
+    """Write the INT8 QDQ variant of the FP32 graph `src` to `dst`; returns per-group counts
+    of the nodes kept in FP32. `work_dir` holds the calibrator's temporary files."""
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    model = onnx.load(str(src))
+    groups = node_groups(model)
+    unknown = set(options.exclude) - set(NODE_GROUPS)
+    if unknown:
+        raise ValueError(f"unknown node group(s) {sorted(unknown)}: choose from {NODE_GROUPS}")
+    excluded = sorted(set().union(*(groups[name] for name in options.exclude)))
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._it = iter(samples)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self._it, None)
+
+    activation_type = {"int8": QuantType.QInt8, "uint8": QuantType.QUInt8}[options.activations]
+    method = {"minmax": CalibrationMethod.MinMax,
+              "percentile": CalibrationMethod.Percentile}[options.calibrate_method]
+    # The calibrator writes its augmented model next to the input model: keep it in work_dir.
+    staged = work_dir / src.name
+    onnx.save(model, str(staged))
+    # Its advice to pre-process (symbolic shape inference) does not apply: the exporter's graphs
+    # carry every shape already.
+    logger = logging.getLogger()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        quantize_static(
+            staged, dst, Reader(), quant_format=QuantFormat.QDQ,
+            op_types_to_quantize=list(options.op_types), per_channel=options.per_channel,
+            reduce_range=options.reduce_range, activation_type=activation_type,
+            weight_type=QuantType.QInt8, nodes_to_exclude=excluded, calibrate_method=method,
+            calibration_providers=["CPUExecutionProvider"],
+            extra_options={"ActivationSymmetric": options.symmetric_activations,
+                           "WeightSymmetric": True,
+                           "CalibMovingAverage": options.moving_average,
+                           "QuantizeBias": options.quantize_bias},
+        )
+    finally:
+        logger.setLevel(level)
+    onnx.checker.check_model(str(dst))
+    return {name: len(groups[name]) for name in options.exclude}

@@ -1,0 +1,86 @@
+"""`vidm-rt quality`: reduced-precision graphs against the FP32 graphs on identical noise.
+
+Every precision generates the same videos (same seed, same video numbering, so the same Philox
+noise) with the same sampler; per frame the PSNR of each precision against FP32 is computed
+over all videos (pooled MSE) together with its worst video, so drift along the autoregression
+shows as a falling curve. Each precision's videos also get the moving-shapes statistics against
+real moving-shapes clips (`vidm_rt.quality.check_shapes`), which only mean something for a model
+trained on moving shapes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .quality import REAL_CLIPS_SEED, check_shapes, psnr_per_frame
+from .schedule import SamplerTable
+
+
+def generate_videos(export_dir: Path, precision: str, videos: int, frames: int, seed: int,
+                    table: SamplerTable | None, threads: int | None,
+                    on_step: Callable[[], None] | None = None) -> np.ndarray:
+    """(videos, frames, C, H, W) from the export's graphs of `precision` (runs of its batch)."""
+    from .runtime import RuntimeOptions, VideoGenerator
+
+    gen = VideoGenerator(export_dir, options=RuntimeOptions(precision=precision), table=table,
+                         threads=threads)
+    runs = -(-videos // gen.batch)
+    clips = [np.stack(list(gen.generate(frames, seed=seed, first_video=r * gen.batch,
+                                        on_step=on_step)), axis=1) for r in range(runs)]
+    return np.concatenate(clips)[:videos]
+
+
+def compare_precisions(export_dir: Path, precisions: list[str], videos: int, frames: int,
+                       seed: int = 0, table: SamplerTable | None = None,
+                       threads: int | None = None,
+                       on_step: Callable[[], None] | None = None) -> dict[str, Any]:
+    """The quality report: per precision, PSNR per frame vs FP32 and the shapes check."""
+    from .data import MovingShapes, MovingShapesSpec
+    from .manifest import ManifestError, load_manifest, precision_files
+
+    manifest = load_manifest(export_dir)
+    if "content" not in manifest["graphs"]:
+        raise ManifestError(f"{export_dir}: has no content model to draw first frames from; "
+                            "the quality report needs one")
+    for p in precisions:  # fail before any generation if one is missing
+        precision_files(manifest, p, export_dir)
+    table = table or SamplerTable.from_dict(manifest["sampler"])
+    size = int(manifest["height"])
+    real = np.stack([MovingShapes(MovingShapesSpec(size=size, frames=frames), seed=REAL_CLIPS_SEED)
+                     .clip(i) for i in range(videos)])
+    out: dict[str, Any] = {
+        "export": str(export_dir), "preset": manifest["config"]["name"], "videos": videos,
+        "frames": frames, "seed": seed, "sampler": table.sampler, "steps": table.steps,
+        "deterministic_sampler": not table.uses_noise, "results": {},
+    }
+    reference = None
+    for p in ["fp32", *[q for q in precisions if q != "fp32"]]:
+        video = generate_videos(export_dir, p, videos, frames, seed, table, threads, on_step)
+        row: dict[str, Any] = {"shapes": check_shapes(real, video).to_dict()}
+        if reference is None:
+            reference = video
+        else:
+            per_frame = psnr_per_frame(video, reference)
+            worst = np.min([psnr_per_frame(v[None], r[None]) for v, r in
+                            zip(video, reference, strict=True)], axis=0)
+            row.update(psnr_per_frame=per_frame.tolist(), worst_video_psnr=worst.tolist(),
+                       min_psnr=float(per_frame.min()), mean_psnr=float(per_frame.mean()))
+        out["results"][p] = row
+    return out
+
+
+def plot_psnr(report: dict[str, Any], path: Path, targets: dict[str, float]) -> Path:
+    from .plot import line_plot_png
+
+    series = {p: r["psnr_per_frame"] for p, r in report["results"].items()
+              if "psnr_per_frame" in r}
+    # Identical frames measure ~300 dB (MSE floor): draw them at 100 dB to keep the scale.
+    series = {p: [min(v, 100.0) for v in vals] for p, vals in series.items()}
+    return line_plot_png(
+        path, series, title=f"PSNR vs FP32 per frame, {report['videos']} videos, "
+                            f"{report['sampler']} x{report['steps']}",
+        xlabel="frame", ylabel="dB", guides={f"{p} target": t for p, t in targets.items()})

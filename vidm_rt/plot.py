@@ -54,7 +54,10 @@ def line_plot_png(path: Path, series: dict[str, list[float]], title: str, xlabel
             draw.line(points, fill=colour, width=2)
         for px, py in points:
             draw.ellipse([px - 2, py - 2, px + 2, py + 2], fill=colour)
-        draw.text((w - right + 6, top + 14 * c), name, fill=colour)
+        # The legend sits in the top margin, right-aligned: the right margin holds the guides.
+        lx = w - right - 60 * (len(series) - c)
+        draw.line([lx, 14, lx + 14, 14], fill=colour, width=2)
+        draw.text((lx + 18, 8), name, fill=colour)
     draw.text((left, 8), title, fill="black")
     draw.text(((w - right + left) // 2 - 20, h - 18), xlabel, fill="black")
     draw.text((4, top - 22), ylabel, fill="black")

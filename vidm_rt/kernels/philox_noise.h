@@ -111,6 +111,13 @@ VIDM_NOISE_FN float vidm_uniform01(unsigned int r) {
   return vidm_fmul((float)(((r >> 9) << 1) | 1u), vidm_bits_to_float(0x33800000u));
 }
 
+/* p(z) by Horner from the highest coefficient down, each coefficient given by its f32 bits. */
+VIDM_NOISE_FN float vidm_horner(const unsigned int* coef, int n, float z) {
+  float p = vidm_bits_to_float(coef[0]);
+  for (int i = 1; i < n; ++i) p = vidm_fadd(vidm_fmul(p, z), vidm_bits_to_float(coef[i]));
+  return p;
+}
+
 /* Step 5: ln(x) for a positive normal x. */
 VIDM_NOISE_FN float vidm_log_f32(float x) {
   const unsigned int bits = vidm_float_to_bits(x);
@@ -124,14 +131,9 @@ VIDM_NOISE_FN float vidm_log_f32(float x) {
   const float s = vidm_fdiv(f, vidm_fadd(f, 2.0f));
   const float z = vidm_fmul(s, s);
   const float hfsq = vidm_fmul(vidm_fmul(f, f), 0.5f);
-  /* Horner L6 .. L1 */
-  float p = vidm_bits_to_float(0x3E1D89D9u);
-  p = vidm_fadd(vidm_fmul(p, z), vidm_bits_to_float(0x3E3A2E8Cu));
-  p = vidm_fadd(vidm_fmul(p, z), vidm_bits_to_float(0x3E638E39u));
-  p = vidm_fadd(vidm_fmul(p, z), vidm_bits_to_float(0x3E924925u));
-  p = vidm_fadd(vidm_fmul(p, z), vidm_bits_to_float(0x3ECCCCCDu));
-  p = vidm_fadd(vidm_fmul(p, z), vidm_bits_to_float(0x3F2AAAABu));
-  const float R = vidm_fmul(p, z);
+  const unsigned int L[6] = {0x3E1D89D9u, 0x3E3A2E8Cu, 0x3E638E39u,  /* L6 .. L1 */
+                             0x3E924925u, 0x3ECCCCCDu, 0x3F2AAAABu};
+  const float R = vidm_fmul(vidm_horner(L, 6, z), z);
   const float lo = vidm_fadd(vidm_fmul(s, vidm_fadd(hfsq, R)),
                              vidm_fmul(ef, vidm_bits_to_float(0x35BFBE8Eu)));
   return vidm_fadd(vidm_fmul(ef, vidm_bits_to_float(0x3F317200u)),
@@ -145,23 +147,12 @@ VIDM_NOISE_FN void vidm_sincos_2pi(unsigned int r, float* cos_out, float* sin_ou
                             vidm_bits_to_float(0x34800000u)); /* 2**-22 */
   const float theta = vidm_fmul(g, vidm_bits_to_float(0x3FC90FDBu));
   const float z = vidm_fmul(theta, theta);
-  /* Horner S13 .. S3 */
-  float ps = vidm_bits_to_float(0x2F309231u);
-  ps = vidm_fadd(vidm_fmul(ps, z), vidm_bits_to_float(0xB2D7322Bu));
-  ps = vidm_fadd(vidm_fmul(ps, z), vidm_bits_to_float(0x3638EF1Du));
-  ps = vidm_fadd(vidm_fmul(ps, z), vidm_bits_to_float(0xB9500D01u));
-  ps = vidm_fadd(vidm_fmul(ps, z), vidm_bits_to_float(0x3C088889u));
-  ps = vidm_fadd(vidm_fmul(ps, z), vidm_bits_to_float(0xBE2AAAABu));
-  const float sn = vidm_fadd(theta, vidm_fmul(theta, vidm_fmul(z, ps)));
-  /* Horner C14 .. C2 */
-  float pc = vidm_bits_to_float(0xAD49CBA5u);
-  pc = vidm_fadd(vidm_fmul(pc, z), vidm_bits_to_float(0x310F76C7u));
-  pc = vidm_fadd(vidm_fmul(pc, z), vidm_bits_to_float(0xB493F27Eu));
-  pc = vidm_fadd(vidm_fmul(pc, z), vidm_bits_to_float(0x37D00D01u));
-  pc = vidm_fadd(vidm_fmul(pc, z), vidm_bits_to_float(0xBAB60B61u));
-  pc = vidm_fadd(vidm_fmul(pc, z), vidm_bits_to_float(0x3D2AAAABu));
-  pc = vidm_fadd(vidm_fmul(pc, z), vidm_bits_to_float(0xBF000000u));
-  const float cs = vidm_fadd(1.0f, vidm_fmul(z, pc));
+  const unsigned int S[6] = {0x2F309231u, 0xB2D7322Bu, 0x3638EF1Du,  /* S13 .. S3 */
+                             0xB9500D01u, 0x3C088889u, 0xBE2AAAABu};
+  const float sn = vidm_fadd(theta, vidm_fmul(theta, vidm_fmul(z, vidm_horner(S, 6, z))));
+  const unsigned int C[7] = {0xAD49CBA5u, 0x310F76C7u, 0xB493F27Eu, 0x37D00D01u,  /* C14 .. C2 */
+                             0xBAB60B61u, 0x3D2AAAABu, 0xBF000000u};
+  const float cs = vidm_fadd(1.0f, vidm_fmul(z, vidm_horner(C, 7, z)));
   /* Rotate by the quadrant; negation is exact. */
   const float a = (q & 1u) ? sn : cs;
   const float b = (q & 1u) ? cs : sn;

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from .export.int8 import QuantOptions
-from .manifest import ManifestError, load_manifest, write_manifest
+from .manifest import ManifestError, load_manifest, publish_directory, write_manifest
 
 CALIBRATION_JSON = "calibration.json"
 DENOISERS = ("content", "motion")
@@ -91,9 +91,7 @@ def record_calibration(export_dir: Path, out_dir: Path, videos: int, seed: int =
                      frame=np.array([r[1] for r in rows]), run=np.array([r[2] for r in rows]),
                      **arrays)
         (tmp / CALIBRATION_JSON).write_text(json.dumps(info, indent=2))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
+        publish_directory(tmp, out_dir)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -465,7 +465,7 @@ def quality(engine: Path, precisions: str, videos: int, frames: int, seed: int,
     import shutil
     import tempfile
 
-    from .manifest import load_manifest
+    from .manifest import load_manifest, publish_directory
     from .precision_quality import compare_precisions, plot_psnr
     from .schedule import SamplerTable, sampler_table
 
@@ -493,9 +493,7 @@ def quality(engine: Path, precisions: str, videos: int, frames: int, seed: int,
         (tmp / "quality.json").write_text(json.dumps(report, indent=2))
         plot_psnr(report, tmp / "psnr.png", {p: PSNR_TARGETS[p] for p in wanted
                                              if p in PSNR_TARGETS})
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
+        publish_directory(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     real = next(iter(report["results"].values()))["shapes"]["real"]

@@ -15,8 +15,10 @@ from vidm_rt.calibrate import motion_frame, quantize_export
 from vidm_rt.checkpoint import save_checkpoint
 from vidm_rt.cli import main
 from vidm_rt.export import ExportOptions, export_checkpoint
+from vidm_rt.export.graph_regions import input_convs, output_convs
 from vidm_rt.export.int8 import QuantOptions, node_groups
 from vidm_rt.manifest import ManifestError, load_manifest, sha256_file
+from vidm_rt.precision_quality import diverged_videos
 from vidm_rt.quality import psnr_per_frame
 from vidm_rt.runtime import RuntimeOptions, VideoGenerator
 
@@ -60,7 +62,7 @@ def _motion_feeds(seed: int = 0) -> dict[str, np.ndarray]:
             "x_first": rng.uniform(-1, 1, img).astype(np.float32)}
 
 
-def test_fp16_graph_keeps_io_statistics_and_conditioning_in_fp32(exported) -> None:
+def test_fp16_graph_keeps_io_statistics_conditioning_and_output_conv_in_fp32(exported) -> None:
     model = onnx.shape_inference.infer_shapes(onnx.load(str(exported / "motion.fp16.onnx")))
     onnx.checker.check_model(model, full_check=True)
     g = model.graph
@@ -75,6 +77,12 @@ def test_fp16_graph_keeps_io_statistics_and_conditioning_in_fp32(exported) -> No
     assert all(types[n.output[0]] == fp32 for n in by_op["Sin"])  # PGN code from (t, k)
     convs = [types[n.input[1]] for n in by_op["Conv"]]
     assert convs.count(fp16) > len(convs) // 2  # the data path is FP16
+    # The output conv (eps, v) stays FP32, weights included; the input convs are FP16.
+    fp32_model = onnx.load(str(exported / "motion.onnx"))
+    (last,) = output_convs(fp32_model)
+    weight_type = {n.name: types[n.input[1]] for n in by_op["Conv"]}
+    assert weight_type[last] == fp32
+    assert {weight_type[n] for n in input_convs(fp32_model)} == {fp16}
     feeds = _motion_feeds()
     want, got = _run(exported / "motion.onnx", feeds), _run(exported / "motion.fp16.onnx", feeds)
     assert got.dtype == np.float32
@@ -212,10 +220,20 @@ def test_cli_quality_report(calibrated, tmp_path) -> None:
     assert report["deterministic_sampler"] and report["sampler"] == "ddim"
     assert set(report["results"]) == {"fp32", "fp16", "int8"}
     for p in ("fp16", "int8"):
-        assert len(report["results"][p]["psnr_per_frame"]) == 3
-        assert report["results"][p]["min_psnr"] > 10
+        row = report["results"][p]
+        assert len(row["psnr_per_frame"]) == len(row["diverged_videos"]) == 3
+        assert row["min_psnr"] > 10
+        assert row["diverged_videos"] == sorted(row["diverged_videos"])  # counts only grow
+    assert "diverged" in result.output
     assert "passed" in report["results"]["int8"]["shapes"]
     from PIL import Image
 
     with Image.open(out / "psnr.png") as img:
         assert img.size == (720, 420)
+
+
+def test_a_video_counts_as_diverged_from_its_first_frame_below_the_threshold() -> None:
+    per_video = np.array([[50.0, 40.0, 29.0, 45.0],   # diverges at frame 2, stays counted
+                          [28.0, 60.0, 60.0, 60.0],   # at frame 0
+                          [60.0, 31.0, 35.0, 30.5]])  # never
+    assert diverged_videos(per_video, threshold=30.0).tolist() == [1, 1, 2, 2]

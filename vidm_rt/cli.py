@@ -497,17 +497,20 @@ def quality(engine: Path, precisions: str, videos: int, frames: int, seed: int,
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     real = next(iter(report["results"].values()))["shapes"]["real"]
-    click.echo(f"{'precision':9s} {'min dB':>7s} {'mean dB':>7s} {'bg frac':>7s} {'blobs':>6s} "
-               f"{'disp ratio':>10s} {'in range':>8s} shapes")
-    click.echo(f"{'real':9s} {'':>7s} {'':>7s} {real['background_fraction']:7.3f} "
+    click.echo(f"{'precision':9s} {'min dB':>7s} {'mean dB':>7s} {'diverged':>8s} "
+               f"{'bg frac':>7s} {'blobs':>6s} {'disp ratio':>10s} {'in range':>8s} shapes")
+    click.echo(f"{'real':9s} {'':>7s} {'':>7s} {'':>8s} {real['background_fraction']:7.3f} "
                f"{real['blobs_per_frame']:6.2f}")
     for p, row in report["results"].items():
         s, g = row["shapes"], row["shapes"]["generated"]
-        psnr = (f"{row['min_psnr']:7.2f} {row['mean_psnr']:7.2f}" if "min_psnr" in row
-                else f"{'-':>7s} {'-':>7s}")
+        psnr = (f"{row['min_psnr']:7.2f} {row['mean_psnr']:7.2f} "
+                f"{str(row['diverged_videos'][-1]) + '/' + str(videos):>8s}" if "min_psnr" in row
+                else f"{'-':>7s} {'-':>7s} {'-':>8s}")
         click.echo(f"{p:9s} {psnr} {g['background_fraction']:7.3f} {g['blobs_per_frame']:6.2f} "
                    f"{s['displacement_ratio']:10.2f} {s['frames_in_range']:8.2f} "
                    f"{'passed' if s['passed'] else 'failed'}")
+    click.echo(f"diverged: videos whose PSNR vs fp32 fell below {report['diverged_db']:.0f} dB "
+               "on some frame (another sample, not a noisier copy)")
     click.echo(f"wrote {out / 'quality.json'}, {out / 'psnr.png'}")
 
 

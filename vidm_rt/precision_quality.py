@@ -3,9 +3,13 @@
 Every precision generates the same videos (same seed, same video numbering, so the same Philox
 noise) with the same sampler; per frame the PSNR of each precision against FP32 is computed
 over all videos (pooled MSE) together with its worst video, so drift along the autoregression
-shows as a falling curve. Each precision's videos also get the moving-shapes statistics against
-real moving-shapes clips (`vidm_rt.quality.check_shapes`), which only mean something for a model
-trained on moving shapes.
+shows as a falling curve. A video counts as diverged from the frame on which its PSNR first
+falls below DIVERGED_DB: it has become another sample (a shape elsewhere, another direction of
+motion), and the autoregression keeps it so. On a model whose sampling trajectories are sensitive,
+the pooled PSNR is set by how many videos diverge, not by the typical video. Each precision's
+videos also get the moving-shapes statistics against real moving-shapes clips
+(`vidm_rt.quality.check_shapes`), which only mean something for a model trained on moving
+shapes.
 """
 
 from __future__ import annotations
@@ -19,15 +23,28 @@ import numpy as np
 from .quality import REAL_CLIPS_SEED, check_shapes, psnr_per_frame
 from .schedule import SamplerTable
 
+# Below this PSNR vs FP32 a frame shows a different sample, not a noisier copy of the same one.
+DIVERGED_DB = 30.0
+
+
+def diverged_videos(per_video_psnr: np.ndarray, threshold: float = DIVERGED_DB) -> np.ndarray:
+    """(videos, frames) PSNR -> per frame, how many videos have fallen below `threshold` on
+    that frame or an earlier one."""
+    return np.maximum.accumulate(per_video_psnr < threshold, axis=1).sum(axis=0)
+
 
 def generate_videos(export_dir: Path, precision: str, videos: int, frames: int, seed: int,
                     table: SamplerTable | None, threads: int | None,
-                    on_step: Callable[[], None] | None = None) -> np.ndarray:
-    """(videos, frames, C, H, W) from the export's graphs of `precision` (runs of its batch)."""
+                    on_step: Callable[[], None] | None = None,
+                    setup: Callable[[Any], None] | None = None) -> np.ndarray:
+    """(videos, frames, C, H, W) from the export's graphs of `precision` (runs of its batch).
+    `setup(generator)` may change the generator before its first frame (experiments)."""
     from .runtime import RuntimeOptions, VideoGenerator
 
     gen = VideoGenerator(export_dir, options=RuntimeOptions(precision=precision), table=table,
                          threads=threads)
+    if setup is not None:
+        setup(gen)
     runs = -(-videos // gen.batch)
     clips = [np.stack(list(gen.generate(frames, seed=seed, first_video=r * gen.batch,
                                         on_step=on_step)), axis=1) for r in range(runs)]
@@ -55,7 +72,8 @@ def compare_precisions(export_dir: Path, precisions: list[str], videos: int, fra
     out: dict[str, Any] = {
         "export": str(export_dir), "preset": manifest["config"]["name"], "videos": videos,
         "frames": frames, "seed": seed, "sampler": table.sampler, "steps": table.steps,
-        "deterministic_sampler": not table.uses_noise, "results": {},
+        "deterministic_sampler": not table.uses_noise, "diverged_db": DIVERGED_DB,
+        "results": {},
     }
     reference = None
     for p in ["fp32", *[q for q in precisions if q != "fp32"]]:
@@ -65,9 +83,12 @@ def compare_precisions(export_dir: Path, precisions: list[str], videos: int, fra
             reference = video
         else:
             per_frame = psnr_per_frame(video, reference)
-            worst = np.min([psnr_per_frame(v[None], r[None]) for v, r in
-                            zip(video, reference, strict=True)], axis=0)
-            row.update(psnr_per_frame=per_frame.tolist(), worst_video_psnr=worst.tolist(),
+            per_video = np.stack([psnr_per_frame(v[None], r[None]) for v, r in
+                                  zip(video, reference, strict=True)])  # (videos, frames)
+            row.update(psnr_per_frame=per_frame.tolist(),
+                       worst_video_psnr=per_video.min(axis=0).tolist(),
+                       median_video_psnr=np.median(per_video, axis=0).tolist(),
+                       diverged_videos=diverged_videos(per_video).tolist(),
                        min_psnr=float(per_frame.min()), mean_psnr=float(per_frame.mean()))
         out["results"][p] = row
     return out

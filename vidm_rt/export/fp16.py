@@ -8,6 +8,10 @@ A node runs in FP32 when it is
     frame-index inputs (t, k) and from weights. That is the content model's sinusoidal timestep
     embedding and its MLP, and the whole PGN code of the motion model: the sine features and the
     MLP that turns them into gamma/beta,
+  - an output convolution (in a denoiser the last conv, writing eps and v): rounding its
+    weights alone to FP16 moves a content frame to another sample in 1 of 64 videos, while
+    rounding every other weight of the content model leaves the frames at 66 dB (measured,
+    bench/RESULTS.md); it is one 3x3 conv to 2C channels, a small share of the work,
   - an op whose output type is an attribute (Cast, Constant, ConstantOfShape).
 Every other node runs in FP16; Casts are inserted where the two regions meet. Graph inputs and
 outputs stay FP32, so the runtime's buffers are FP32 whatever the precision.
@@ -22,11 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .graph_regions import CONDITIONING_INPUTS, conditioning_nodes, output_convs
+
 KEEP_FP32_OPS = frozenset({"InstanceNormalization", "LayerNormalization", "GroupNormalization",
                            "Softmax"})
 TYPED_SOURCE_OPS = frozenset({"Cast", "Constant", "ConstantOfShape"})
-# Graph inputs that carry the conditioning (timestep, frame index).
-CONDITIONING_INPUTS = frozenset({"t", "k"})
 # Inputs of these ops that are not the data (Resize's roi and scales are always float32).
 DATA_INPUTS = {"Resize": (0,)}
 FP16_MAX = float(np.finfo(np.float16).max)
@@ -46,20 +50,6 @@ def _float_tensors(model) -> set[str]:
     return out
 
 
-def conditioning_nodes(model, conditioning_inputs: frozenset[str] = CONDITIONING_INPUTS
-                       ) -> set[str]:
-    """Names of the nodes whose inputs derive only from `conditioning_inputs` and weights."""
-    g = model.graph
-    known = {i.name for i in g.initializer} | (
-        set(conditioning_inputs) & {i.name for i in g.input})
-    names = set()
-    for node in g.node:
-        if all(x in known for x in node.input if x):
-            known.update(node.output)
-            names.add(node.name)
-    return names
-
-
 def convert_to_fp16(model, conditioning_inputs: frozenset[str] = CONDITIONING_INPUTS,
                     keep_nodes: frozenset[str] = frozenset()):
     """A new onnx.ModelProto: `model` with its data path in FP16 (see the module docstring);
@@ -70,7 +60,8 @@ def convert_to_fp16(model, conditioning_inputs: frozenset[str] = CONDITIONING_IN
     floats = _float_tensors(model)
     g = model.graph
     initializers = {i.name: i for i in g.initializer}
-    conditioning = conditioning_nodes(model, conditioning_inputs)
+    fp32_nodes = (conditioning_nodes(model, conditioning_inputs) | output_convs(model)
+                  | set(keep_nodes))
     dtype = {name: TensorProto.FLOAT for name in floats}  # current type of each float tensor
     casts: dict[tuple[str, int], str] = {}
     fp16_weights: dict[str, str] = {}
@@ -98,8 +89,7 @@ def convert_to_fp16(model, conditioning_inputs: frozenset[str] = CONDITIONING_IN
     for node in g.node:
         data = DATA_INPUTS.get(node.op_type, range(len(node.input)))
         float_inputs = [x for i, x in enumerate(node.input) if x and i in data and x in floats]
-        keep = (node.name in conditioning or node.name in keep_nodes
-                or node.op_type in KEEP_FP32_OPS
+        keep = (node.name in fp32_nodes or node.op_type in KEEP_FP32_OPS
                 or node.op_type in TYPED_SOURCE_OPS)
         to = TensorProto.FLOAT if keep else TensorProto.FLOAT16
         for i, x in enumerate(node.input):

@@ -8,7 +8,7 @@ Node groups that can be kept in FP32 (`QuantOptions.exclude`), found from the gr
 so that they do not depend on the exporter's node names:
     io         the first convolutions (reading the graph inputs) and the last one (writing eps, v)
     pgn        the conditioning: the PGN MLPs and the timestep-embedding MLP, whose inputs
-               derive only from (t, k) (see export/fp16.py)
+               derive only from (t, k) (export/graph_regions.py)
     attention  the attention projections (1-D convolutions around the Einsum/Softmax)
 """
 
@@ -21,10 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .fp16 import CONDITIONING_INPUTS, conditioning_nodes
+from .graph_regions import COMPUTE_OPS, conditioning_nodes, input_convs, output_convs
 
 NODE_GROUPS = ("io", "pgn", "attention")
-COMPUTE_OPS = ("Conv", "Gemm", "MatMul")
 
 
 @dataclass(frozen=True)
@@ -47,37 +46,12 @@ class QuantOptions:
 
 def node_groups(model) -> dict[str, set[str]]:
     """The node names of each group of NODE_GROUPS, among the graph's Conv/Gemm/MatMul nodes."""
-    g = model.graph
-    weights = {i.name: i for i in g.initializer}
-    producer = {y: n for n in g.node for y in n.output}
-    compute = [n for n in g.node if n.op_type in COMPUTE_OPS]
-
-    def upstream_convs(tensor: str) -> set[str]:
-        """The Conv nodes reached from `tensor` backwards through non-Conv nodes."""
-        found, stack, seen = set(), [tensor], set()
-        while stack:
-            t = stack.pop()
-            node = producer.get(t)
-            if node is None or t in seen:
-                continue
-            seen.add(t)
-            if node.op_type == "Conv":
-                found.add(node.name)
-            else:
-                stack.extend(x for x in node.input if x)
-        return found
-
-    # A first conv reads an image input through cheap nodes only (e.g. the Concat of x_t, flow).
-    raw = {i.name for i in g.input} - CONDITIONING_INPUTS
-    for node in g.node:
-        if node.op_type not in COMPUTE_OPS and any(x in raw for x in node.input):
-            raw.update(node.output)
-    first = {n.name for n in compute if n.op_type == "Conv" and n.input[0] in raw}
-    last = set().union(*(upstream_convs(o.name) for o in g.output))
+    weights = {i.name: i for i in model.graph.initializer}
+    compute = [n for n in model.graph.node if n.op_type in COMPUTE_OPS]
     attention = {n.name for n in compute if n.op_type == "Conv" and n.input[1] in weights
                  and len(weights[n.input[1]].dims) == 3}
     pgn = {n.name for n in compute} & conditioning_nodes(model)
-    return {"io": first | last, "pgn": pgn, "attention": attention}
+    return {"io": input_convs(model) | output_convs(model), "pgn": pgn, "attention": attention}
 
 
 def quantize_graph(src: Path, dst: Path, samples: Iterable[dict[str, np.ndarray]],

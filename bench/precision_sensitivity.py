@@ -1,0 +1,156 @@
+"""How sensitive the sampling trajectories are: PSNR vs FP32 when one thing changes at a time.
+
+    python bench/precision_sensitivity.py --engine export/NAME --videos 16 --frames 16 \
+        --threads 2 --json bench/results/precision-sensitivity.json
+
+Every row generates the same videos as the FP32 reference (same seed and video numbers, so the
+same Philox noise, the export's sampler) with one change, on ONNX Runtime's CPU EP:
+
+    noise:R             FP32 graphs; Gaussian noise of R x the RMS of eps added to every
+                        denoiser's eps output (R = 1e-4: a 0.01% error per step)
+    weights16:G         FP32 arithmetic, weights of graph G (or "all") rounded to FP16, except
+                        the output conv's (what the FP16 graph stores in FP16)
+    weights16-out:G     FP32 arithmetic, only the output conv's weights rounded to FP16
+    fp16:G, int8:G      the export's FP16 / INT8 graph for G, FP32 graphs for the rest
+                        (G = all: the export's precision as `--precision` runs it)
+
+Prints, per row, the pooled PSNR per frame (min, mean, frame 0) and how many videos diverged
+(fell below 30 dB on some frame: became another sample). Writes JSON with every number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vidm_rt.bench import machine_info
+from vidm_rt.export.graph_regions import output_convs
+from vidm_rt.manifest import load_manifest, precision_files
+from vidm_rt.precision_quality import DIVERGED_DB, diverged_videos, generate_videos
+from vidm_rt.quality import psnr_per_frame
+
+DEFAULT_ROWS = ("noise:1e-5,noise:1e-4,noise:3e-4,noise:1e-3,"
+                "weights16:content,weights16:motion,weights16:flow,weights16:all,"
+                "weights16-out:content,weights16-out:motion,"
+                "fp16:content,fp16:motion,fp16:flow,fp16:all,int8:motion,int8:all")
+
+
+class NoisyEps:
+    """Wraps an InferenceSession run through IO binding: after each run, adds Gaussian noise of
+    `relative` x RMS to the eps half of the bound output buffer `out` (B, 2C, H, W)."""
+
+    def __init__(self, session: Any, out: np.ndarray, relative: float,
+                 rng: np.random.Generator) -> None:
+        self.session, self.out, self.relative, self.rng = session, out, relative, rng
+
+    def io_binding(self) -> Any:
+        return self.session.io_binding()
+
+    def run_with_iobinding(self, binding: Any) -> None:
+        self.session.run_with_iobinding(binding)
+        eps = self.out[:, : self.out.shape[1] // 2]
+        rms = float(np.sqrt(np.mean(eps.astype(np.float64) ** 2)))
+        eps += (self.relative * rms * self.rng.standard_normal(eps.shape)).astype(np.float32)
+
+
+def rounded_session(path: Path, only_output_conv: bool, threads: int | None) -> Any:
+    """An FP32 session of `path` with FP16-rounded weights: all but the output conv's, or only
+    the output conv's."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    out_convs = output_convs(model)
+    out_weights = {x for n in model.graph.node if n.name in out_convs for x in n.input[1:]}
+    for init in model.graph.initializer:
+        array = numpy_helper.to_array(init)
+        if array.dtype == np.float32 and (init.name in out_weights) == only_output_conv:
+            half = array.astype(np.float16).astype(np.float32)
+            init.CopyFrom(numpy_helper.from_array(half, init.name))
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+    return ort.InferenceSession(model.SerializeToString(), sess_options=opts,
+                                providers=["CPUExecutionProvider"])
+
+
+def row_setup(row: str, engine: Path, threads: int | None):
+    """(precision to build the generator with, setup(generator) applying the row's change)."""
+    kind, arg = row.split(":")
+    manifest = load_manifest(engine)
+    graphs = [g for g in ("content", "motion", "flow") if g in manifest["graphs"]]
+    targets = graphs if arg == "all" else [arg]
+
+    def setup(gen: Any) -> None:
+        sessions = gen.backend.sessions
+        if kind == "noise":
+            rng = np.random.default_rng(0)
+            out = gen.backend.arrays["model_out"]
+            for g in ("content", "motion"):
+                if g in sessions:
+                    sessions[g] = NoisyEps(sessions[g], out, float(arg), rng)
+        elif kind in ("weights16", "weights16-out"):
+            files = precision_files(manifest, "fp32", engine)
+            for g in targets:
+                sessions[g] = rounded_session(engine / files[g], kind == "weights16-out",
+                                              threads)
+        elif kind in ("fp16", "int8"):
+            from vidm_rt.runtime.ort_backend import OrtBackend
+
+            files = precision_files(manifest, kind, engine)
+            mixed = OrtBackend(engine, {g: files[g] for g in targets}, "cpu", threads)
+            sessions.update(mixed.sessions)
+        else:
+            raise SystemExit(f"unknown row kind {kind!r} in {row!r}")
+
+    return setup
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--engine", required=True, type=Path)
+    ap.add_argument("--rows", default=DEFAULT_ROWS, help="comma-separated rows (see the top)")
+    ap.add_argument("--videos", type=int, default=16)
+    ap.add_argument("--frames", type=int, default=16)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+
+    def videos(setup=None) -> np.ndarray:
+        return generate_videos(args.engine, "fp32", args.videos, args.frames, args.seed, None,
+                               args.threads, setup=setup)
+
+    reference = videos()
+    results = []
+    print(f"{'row':24s} {'min dB':>7s} {'mean dB':>7s} {'frame 0':>7s} diverged (first frame)")
+    for row in args.rows.split(","):
+        video = videos(row_setup(row, args.engine, args.threads))
+        pooled = psnr_per_frame(video, reference)
+        per_video = np.stack([psnr_per_frame(v[None], r[None])
+                              for v, r in zip(video, reference, strict=True)])
+        diverged = diverged_videos(per_video)
+        below = per_video < DIVERGED_DB
+        first = sorted(int(np.argmax(b)) for b in below if b.any())
+        results.append({"row": row, "psnr_per_frame": pooled.tolist(),
+                        "min_psnr": float(pooled.min()), "mean_psnr": float(pooled.mean()),
+                        "video_psnr": per_video.tolist(), "diverged_videos": diverged.tolist(),
+                        "first_diverged_frames": first})
+        print(f"{row:24s} {pooled.min():7.1f} {pooled.mean():7.1f} {pooled[0]:7.1f} "
+              f"{diverged[-1]:3d}/{args.videos} {first}", flush=True)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({
+            "machine": machine_info(args.threads), "date": date.today().isoformat(),
+            "engine": str(args.engine), "videos": args.videos, "frames": args.frames,
+            "seed": args.seed, "diverged_db": DIVERGED_DB, "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

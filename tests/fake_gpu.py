@@ -3,8 +3,9 @@
 FakeCuda implements vidm_rt.runtime.cuda_memory.CudaMemory over numpy: "device" pointers are real
 addresses of numpy arrays (256-byte aligned), stream work runs at once unless the stream is
 capturing, in which case it is recorded and a "graph launch" replays the recording. Every call
-is logged in `calls`. The noise kernel fills its output with vidm_rt.noise, reading `base` from
-memory when it runs (as the CUDA kernel does at replay).
+is logged in `calls`. The noise kernel fills its output with vidm_rt.noise, reading `base`
+([first video, frame, key low, key high]) from memory when it runs (as the CUDA kernel does at
+replay).
 
 make_tensorrt() returns a module with the parts of the TensorRT Python API vidm-rt uses. A "plan"
 is the ONNX file behind a magic prefix; an engine runs it with ONNX Runtime on the memory at the
@@ -108,13 +109,14 @@ class FakeNoiseKernel:
     def __init__(self, cuda: FakeCuda) -> None:
         self.cuda = cuda
 
-    def launch(self, out: int, seed: int, base: int, step: int, batch: int, per_video: int,
+    def launch(self, out: int, base: int, step: int, batch: int, per_video: int,
                stream: int) -> None:
         dst = self.cuda.resolve(out, batch * per_video * 4).view(np.float32)
-        addr = self.cuda.resolve(base, 8).view(np.uint32)
+        addr = self.cuda.resolve(base, 16).view(np.uint32)
 
         def run() -> None:
             videos = np.arange(int(addr[0]), int(addr[0]) + batch)
+            seed = int(addr[2]) | int(addr[3]) << 32
             dst[:] = noise.gaussian_batch(seed, videos, int(addr[1]), step, (per_video,)).ravel()
 
         self.cuda.enqueue(stream, "noise_kernel", run)

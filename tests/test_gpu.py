@@ -13,6 +13,7 @@ from vidm_rt import noise
 from vidm_rt.quality import psnr_per_frame
 from vidm_rt.runtime import RuntimeOptions, VideoGenerator
 from vidm_rt.runtime.device_noise import KERNEL_FILE
+from vidm_rt.runtime.frame import NoiseAddress
 
 
 def _torch_cuda() -> bool:
@@ -72,29 +73,30 @@ def test_device_noise_equals_numpy_bit_for_bit() -> None:
         batch, shape = 3, (3, 64, 64)
         per_video = int(np.prod(shape))
         out = mem.malloc(batch * per_video * 4)
-        base = mem.malloc(8)
-        host_base = mem.host_alloc(8, mapped=False)
+        base = mem.malloc(16)
+        host_base = mem.host_alloc(16, mapped=False)
         host_out = mem.host_alloc(batch * per_video * 4, mapped=False)
         cases = [(1234, 0, 1, 2), (2**64 - 1, 7, 40, 0), (5, 2**31, 3, 99)]
         for seed, video0, frame, step in cases:
-            host_base.array.view(np.uint32)[:] = [video0, frame]
-            mem.copy_async(base, host_base.array.ctypes.data, 8, stream)
-            kernel.launch(out, seed, base, step, batch, per_video, stream)
+            host_base.array.view(np.uint32)[:] = NoiseAddress(video0, frame, seed).as_buffer()
+            mem.copy_async(base, host_base.array.ctypes.data, 16, stream)
+            kernel.launch(out, base, step, batch, per_video, stream)
             mem.copy_async(host_out.array.ctypes.data, out, batch * per_video * 4, stream)
             mem.synchronize(stream)
             want = noise.gaussian_batch(seed, np.arange(video0, video0 + batch), frame, step, shape)
             got = host_out.array.view(np.float32).reshape(want.shape)
             np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
-        # A captured launch reads the frame number from device memory at replay time.
-        graph = mem.capture(stream, [lambda: kernel.launch(out, 9, base, 1, batch, per_video,
+        # A captured launch reads the frame number and the seed from device memory at replay
+        # time.
+        graph = mem.capture(stream, [lambda: kernel.launch(out, base, 1, batch, per_video,
                                                            stream)])
-        for frame in (11, 12):
-            host_base.array.view(np.uint32)[:] = [0, frame]
-            mem.copy_async(base, host_base.array.ctypes.data, 8, stream)
+        for seed, frame in ((9, 11), (9, 12), (2**40 + 7, 12)):
+            host_base.array.view(np.uint32)[:] = NoiseAddress(0, frame, seed).as_buffer()
+            mem.copy_async(base, host_base.array.ctypes.data, 16, stream)
             mem.launch_graph(graph, stream)
             mem.copy_async(host_out.array.ctypes.data, out, batch * per_video * 4, stream)
             mem.synchronize(stream)
-            want = noise.gaussian_batch(9, np.arange(batch), frame, 1, shape)
+            want = noise.gaussian_batch(seed, np.arange(batch), frame, 1, shape)
             np.testing.assert_array_equal(host_out.array.view(np.float32).reshape(want.shape),
                                           want)
     finally:
@@ -116,8 +118,8 @@ def test_cuda_graph_replay_equals_plain_launches(export_dir) -> None:
     eager = VideoGenerator(export_dir, backend="torch", device="cuda",
                            options=RuntimeOptions(cuda_graphs=False))
     replayed, plain = video(graphs), video(eager)
-    assert graphs.program("motion", 3).replay is not None
-    assert eager.program("motion", 3).replay is None
+    assert graphs.program("motion").replay is not None
+    assert eager.program("motion").replay is None
     np.testing.assert_allclose(replayed, plain, rtol=0, atol=1e-5)
 
 

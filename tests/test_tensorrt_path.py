@@ -255,6 +255,24 @@ def test_tensorrt_backend_equals_onnxruntime(export_dir, tmp_path, fake_gpu, opt
     assert cuda.calls[first:].count("capture_begin") == 2 * captures
 
 
+def test_one_capture_serves_every_seed(export_dir, tmp_path, fake_gpu) -> None:
+    """The seed is read from noise_base at replay: generating with another seed replays the
+    captures of the first (one per denoiser graph) and still gives that seed's frames."""
+    cuda, _ = fake_gpu
+    engines = build(export_dir, tmp_path, precision="fp32")
+    reference = VideoGenerator(export_dir)
+    gen = VideoGenerator(engines, backend="tensorrt", device="cuda")
+    first = len(cuda.calls)
+    seeds = (5, 2**40 + 3)  # the second needs the key's high word
+    for seed in (*seeds, *seeds):
+        np.testing.assert_allclose(video(gen, seed=seed), video(reference, seed=seed),
+                                   rtol=0, atol=1e-5)
+    assert not np.array_equal(video(reference, seed=seeds[0]), video(reference, seed=seeds[1]))
+    denoisers = len(gen.plan.steps)  # content and motion
+    assert denoisers == 2 and cuda.calls[first:].count("capture_begin") == denoisers
+    assert set(gen._programs) == {"content", "motion"}
+
+
 def test_tensorrt_backend_refuses_foreign_engines(export_dir, tmp_path, fake_gpu) -> None:
     cuda, _ = fake_gpu
     engines = build(export_dir, tmp_path, precision="fp16")

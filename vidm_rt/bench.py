@@ -117,7 +117,7 @@ def run_bench(engine_dir: Path, backends: list[str], frames: int, repeats: int, 
                      else getattr(options, "precision", None) or "fp32")
         results.append({
             "backend": backend, "device": device, "precision": precision,
-            "cuda_graphs": gen.program("motion", seed).capturing,
+            "cuda_graphs": gen.program("motion").capturing,
             "sampler": gen.table.sampler, "steps": gen.table.steps, "ms_per_step": step_ms,
             "ms_per_frame": per_frame, "frames_per_s": 1000.0 * gen.batch / per_frame,
             "peak_rss_mb": _peak_rss_mb(),

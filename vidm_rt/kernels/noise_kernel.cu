@@ -1,20 +1,22 @@
 /* vidm_rt.noise on a CUDA device: out[b * per_video + e] = gaussian(seed, base[0] + b, base[1],
- * step)[e] for b < batch, e < per_video, bit for bit equal to numpy.
+ * step)[e] for b < batch, e < per_video, bit for bit equal to numpy, where the seed is
+ * base[2] | base[3] << 32 (the Philox key: its low and high 32 bits).
  *
- * The video and frame come from device memory (base) so that a captured CUDA graph replays the
- * same launch for every frame after the host updates base[1]. Compiled by nvcc (the C++
- * library) and by NVRTC (the Python GPU path); neither needs flags for exactness because the
- * header uses the _rn intrinsics, but --fmad=false is passed anyway. */
+ * The videos, the frame and the key come from device memory (base, 4 words) so that a captured
+ * CUDA graph replays the same launch for every frame and every seed after the host updates base.
+ * Compiled by nvcc (the C++ library) and by NVRTC (the Python GPU path); neither needs flags for
+ * exactness because the header uses the _rn intrinsics, but --fmad=false is passed anyway. */
 #include "philox_noise.h"
 
-extern "C" __global__ void vidm_gaussian_noise(float* out, unsigned int key_lo,
-                                               unsigned int key_hi, const unsigned int* base,
+extern "C" __global__ void vidm_gaussian_noise(float* out, const unsigned int* base,
                                                unsigned int step, unsigned int batch,
                                                unsigned int per_video) {
   const unsigned long long blocks_per_video = ((unsigned long long)per_video + 3ull) / 4ull;
   const unsigned long long total = blocks_per_video * batch;
   const unsigned int video0 = base[0];
   const unsigned int frame = base[1];
+  const unsigned int key_lo = base[2];
+  const unsigned int key_hi = base[3];
   for (unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
        i < total; i += (unsigned long long)gridDim.x * blockDim.x) {
     const unsigned int b = (unsigned int)(i / blocks_per_video);

@@ -2,13 +2,15 @@
 
 The kernel file (shared with the C API, the one CUDA source of the noise) defines
 
-    extern "C" __global__ void vidm_gaussian_noise(float* out, unsigned int key_lo,
-        unsigned int key_hi, const unsigned int* base, unsigned int step, unsigned int batch,
-        unsigned int per_video);
+    extern "C" __global__ void vidm_gaussian_noise(float* out, const unsigned int* base,
+        unsigned int step, unsigned int batch, unsigned int per_video);
 
     out[b * per_video + e] = gaussian(seed, video = base[0] + b, frame = base[1], step)[e]
+    with seed = base[2] | base[3] << 32
 
-`base` lives in device memory, so a captured CUDA graph reads the current frame at replay time.
+`base` (4 uint32: first video, frame, key low, key high; `frame.NoiseAddress`) lives in device
+memory, so a captured CUDA graph reads the current frame and seed at replay time: one capture
+serves every frame and every seed.
 It is compiled at run time with cuda-python's NVRTC bindings (`cuda.bindings.nvrtc`) to a cubin
 for the current GPU, with --fmad=false (no contracted multiply-adds: vidm_rt.noise's porting
 rules), and launched with the driver API on the caller's stream (TensorRT's, or torch's).
@@ -99,11 +101,11 @@ class NoiseKernel:
         self._function = cuda_call(driver.cuModuleGetFunction(self._module, KERNEL_NAME),
                                 "cuModuleGetFunction")
 
-    def launch(self, out: int, seed: int, base: int, step: int, batch: int, per_video: int,
+    def launch(self, out: int, base: int, step: int, batch: int, per_video: int,
                stream: int) -> None:
-        """Enqueue `out` <- noise(seed, videos base[0].., frame base[1], step) on `stream`."""
-        args = [np.array([out], np.uint64), np.array([seed & 0xFFFFFFFF], np.uint32),
-                np.array([seed >> 32], np.uint32), np.array([base], np.uint64),
+        """Enqueue `out` <- noise(seed base[2:4], videos base[0].., frame base[1], step) on
+        `stream`; `base` is the device address of the 4-word noise address."""
+        args = [np.array([out], np.uint64), np.array([base], np.uint64),
                 np.array([step], np.uint32), np.array([batch], np.uint32),
                 np.array([per_video], np.uint32)]
         pointers = np.array([a.ctypes.data for a in args], np.uint64)

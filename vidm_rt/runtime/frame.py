@@ -9,10 +9,11 @@ A frame of denoiser graph G is, in this order:
     x_prev <- result                (motion frames only: the next frame's conditioning)
 
 Before a frame the host writes only the per-frame inputs into fixed buffers: `k` and
-`noise_base` = [first video, frame], the address every noise launch of the frame reads. Backends
-without device noise draw it on the host from the same address (`NoiseAddress`, the host's copy);
-device-noise backends launch the CUDA kernel, which reads `noise_base` from device memory, so a
-captured CUDA graph draws the current frame's noise when it is replayed.
+`noise_base` = [first video, frame, key], the address every noise launch of the frame reads (the
+key is the seed as two 32-bit words, low then high). Backends without device noise draw it on the
+host from the same address (`NoiseAddress`, the host's copy); device-noise backends launch the
+CUDA kernel, which reads `noise_base` from device memory, so a captured CUDA graph draws the
+current frame's noise, for the current seed, when it is replayed: one capture serves every seed.
 
 Capture and replay (`FrameProgram.run`): the first frame of a program runs eagerly, which is the
 warm-up (TensorRT and torch allocate lazily on a first launch); the second is captured once; every
@@ -76,13 +77,18 @@ def frame_ops(plan: SchedulePlan, graph: str, table: SamplerTable) -> tuple[Op, 
 
 @dataclass
 class NoiseAddress:
-    """The host's copy of `noise_base`: which videos and frame the current frame's noise is for."""
+    """The host's copy of `noise_base`: which seed, videos and frame the current frame's noise
+    is for."""
 
     first_video: int = 0
     frame: int = 0
+    seed: int = 0
 
     def as_buffer(self) -> np.ndarray:
-        return np.array([self.first_video, self.frame], np.uint32)
+        """`noise_base`: [first video, frame, key low, key high], the key being the seed's low
+        and high 32 bits (the Philox key of vidm_rt.noise)."""
+        return np.array([self.first_video, self.frame, self.seed & 0xFFFFFFFF, self.seed >> 32],
+                        np.uint32)
 
 
 class Backend(Protocol):
@@ -98,27 +104,30 @@ class Backend(Protocol):
     def prepare(self, launch: Launch) -> Callable[[], None]: ...
     def prepare_zero(self, name: str) -> Callable[[], None]: ...
     def prepare_copy(self, dst: str, src: str) -> Callable[[], None]: ...
-    def prepare_noise(self, name: str, step: int, seed: int) -> Callable[[], None]: ...
+    def prepare_noise(self, name: str, step: int) -> Callable[[], None]: ...
     def capture(self, launches: Sequence[Callable[[], None]]) -> Callable[[], None]: ...
     def synchronize(self) -> None: ...
 
 
-def host_noise(backend: Backend, spec: BufferSpec, step: int, seed: int,
+def host_noise(backend: Backend, spec: BufferSpec, step: int,
                address: NoiseAddress) -> Callable[[], None]:
-    """Noise drawn with vidm_rt.noise on the host and written into the buffer (eager backends)."""
+    """Noise drawn with vidm_rt.noise on the host at the current `address` and written into the
+    buffer (eager backends)."""
     batch, shape = spec.shape[0], spec.shape[1:]
 
     def draw() -> None:
         videos = np.arange(address.first_video, address.first_video + batch)
-        backend.write(spec.name, noise.gaussian_batch(seed, videos, address.frame, step, shape))
+        backend.write(spec.name,
+                      noise.gaussian_batch(address.seed, videos, address.frame, step, shape))
 
     return draw
 
 
 class FrameProgram:
-    """One frame's ops bound to a backend for one seed (the noise key is part of a capture)."""
+    """One frame's ops bound to a backend, for every seed (the noise key is read from
+    `noise_base`, so a capture serves every seed)."""
 
-    def __init__(self, backend: Backend, ops: Sequence[Op], seed: int, specs: dict[str, BufferSpec],
+    def __init__(self, backend: Backend, ops: Sequence[Op], specs: dict[str, BufferSpec],
                  address: NoiseAddress, prepared: dict[Launch, Callable[[], None]],
                  cuda_graphs: bool = True) -> None:
         self.backend = backend
@@ -133,8 +142,8 @@ class FrameProgram:
                     self.step_ends.append(len(self.launches))
             elif isinstance(op, DrawNoise):
                 spec = specs[op.buffer]
-                fn = (backend.prepare_noise(op.buffer, op.step, seed) if backend.device_noise
-                      else host_noise(backend, spec, op.step, seed, address))
+                fn = (backend.prepare_noise(op.buffer, op.step) if backend.device_noise
+                      else host_noise(backend, spec, op.step, address))
             elif isinstance(op, ZeroBuffer):
                 fn = backend.prepare_zero(op.buffer)
             else:

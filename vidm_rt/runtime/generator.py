@@ -3,8 +3,9 @@
 Everything is decided when the generator is built: the manifest is verified, every buffer is
 allocated once, the coefficient and timestep tables are uploaded, and every launch of a frame
 (flow, then per step denoiser + update) is bound. Generating then only writes the per-frame
-inputs (k, the noise address; the first frame once) into fixed buffers and runs the frame's
-launch sequence (`frame.py`): eagerly, or as a captured CUDA graph on backends that can.
+inputs (k, the noise address and seed; the first frame once) into fixed buffers and runs the
+frame's launch sequence (`frame.py`): eagerly, or as a captured CUDA graph on backends that can,
+one per denoiser graph whatever the seed.
 
 Frame 0 comes from the content graph (or is given); frame f >= 1 from the motion graph with
 frame index k(f). The released model was trained with k in [1, F-2]; past the training length
@@ -119,17 +120,17 @@ class VideoGenerator:
             for launches in self.plan.steps.values():
                 for step, (denoise, _) in enumerate(launches):
                     self._prepared[denoise] = self._observed(denoise, step, observer)
-        self._programs: dict[tuple[str, int], FrameProgram] = {}
+        # One program (and capture) per denoiser graph: the seed travels in noise_base.
+        self._programs: dict[str, FrameProgram] = {}
         self._address = NoiseAddress()
 
-    def program(self, graph: str, seed: int) -> FrameProgram:
-        """The frame program of a denoiser graph for a seed, bound (and later captured) once."""
-        key = (graph, seed)
-        if key not in self._programs:
-            self._programs[key] = FrameProgram(self.backend, self._ops[graph], seed, self._specs,
-                                               self._address, self._prepared,
-                                               self.options.cuda_graphs)
-        return self._programs[key]
+    def program(self, graph: str) -> FrameProgram:
+        """The frame program of a denoiser graph, bound (and later captured) once for every seed."""
+        if graph not in self._programs:
+            self._programs[graph] = FrameProgram(self.backend, self._ops[graph], self._specs,
+                                                 self._address, self._prepared,
+                                                 self.options.cuda_graphs)
+        return self._programs[graph]
 
     def _observed(self, launch: Launch, step: int, observer: Observer) -> Callable[[], None]:
         run = self.backend.prepare(launch)
@@ -155,9 +156,10 @@ class VideoGenerator:
 
     def _denoise(self, graph: str, seed: int, first_video: int, frame: int,
                  on_step: Callable[[], None] | None) -> np.ndarray:
-        self._address.first_video, self._address.frame = first_video, frame
-        self.backend.write("noise_base", self._address.as_buffer())
-        self.program(graph, seed).run(on_step)
+        address = self._address
+        address.seed, address.first_video, address.frame = seed, first_video, frame
+        self.backend.write("noise_base", address.as_buffer())
+        self.program(graph).run(on_step)
         return self.backend.read(self.plan.result)
 
     def generate(

@@ -166,11 +166,11 @@ class TensorRTBackend:
         nbytes = self.layout.specs[dst].nbytes
         return lambda: self.cuda.copy_async(d, s, nbytes, self.stream)
 
-    def prepare_noise(self, name: str, step: int, seed: int) -> Callable[[], None]:
+    def prepare_noise(self, name: str, step: int) -> Callable[[], None]:
         spec = self.layout.specs[name]
         out, base = self.layout.addresses[name], self.layout.addresses["noise_base"]
         batch, per_video = spec.shape[0], math.prod(spec.shape[1:])
-        return lambda: self.kernel.launch(out, seed, base, step, batch, per_video, self.stream)
+        return lambda: self.kernel.launch(out, base, step, batch, per_video, self.stream)
 
     def capture(self, launches: Sequence[Callable[[], None]]) -> Callable[[], None]:
         self.synchronize()

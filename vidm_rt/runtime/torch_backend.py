@@ -156,14 +156,14 @@ class TorchBackend:
         d, s = self.tensors[dst], self.tensors[src]
         return lambda: d.copy_(s)
 
-    def prepare_noise(self, name: str, step: int, seed: int) -> Callable[[], None]:
+    def prepare_noise(self, name: str, step: int) -> Callable[[], None]:
         out, base = self.tensors[name], self.tensors["noise_base"]
         kernel, batch, per_video = self.noise_kernel, out.shape[0], out[0].numel()
 
         def draw() -> None:
             # The current stream: torch.cuda.graph captures on its own side stream.
             stream = torch.cuda.current_stream(self.device).cuda_stream
-            kernel.launch(out.data_ptr(), seed, base.data_ptr(), step, batch, per_video, stream)
+            kernel.launch(out.data_ptr(), base.data_ptr(), step, batch, per_video, stream)
 
         return draw
 

@@ -177,7 +177,7 @@ void TensorRTEngine::load(const Plan& plan) {
     cuda_check(cudaMemsetAsync(b.device, 0, bytes, stream_), "cudaMemsetAsync");
   }
   void* base = nullptr;
-  cuda_check(cudaMalloc(&base, 2 * sizeof(unsigned int)), "cudaMalloc");
+  cuda_check(cudaMalloc(&base, 4 * sizeof(unsigned int)), "cudaMalloc");
   noise_base_ = static_cast<unsigned int*>(base);
   for (const Launch& launch : plan.launches) check_bindings(launch);
   cuda_check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
@@ -233,8 +233,8 @@ void TensorRTEngine::execute(const std::vector<Op>& ops) {
         break;
       }
       case Op::kNoise:
-        cuda_check(launch_gaussian_noise(buffer(op.buffer).device, seed_, noise_base_, op.step,
-                                         batch, per_video, stream_),
+        cuda_check(launch_gaussian_noise(buffer(op.buffer).device, noise_base_, op.step, batch,
+                                         per_video, stream_),
                    "noise kernel");
         break;
       case Op::kZero:
@@ -259,13 +259,11 @@ void TensorRTEngine::reset_graphs() {
 
 void TensorRTEngine::run(const std::string& program, const NoiseAddress& a) {
   const std::vector<Op>& ops = plan_->programs.at(program);
-  // The seed is a kernel argument baked into captured graphs; video and frame are read from
-  // noise_base_ at replay time.
-  if (a.seed != seed_) {
-    reset_graphs();
-    seed_ = a.seed;
-  }
-  const unsigned int base[2] = {a.first_video, a.frame};
+  // The noise kernel reads video, frame and seed from noise_base_ when it runs (at replay
+  // time for a captured graph), so one capture per program serves every frame and every seed.
+  unsigned int base[4];
+  noise_base_words(a.seed, a.first_video, a.frame, base);
+  // A pageable source: the CUDA runtime stages it before the call returns.
   cuda_check(cudaMemcpyAsync(noise_base_, base, sizeof base, cudaMemcpyHostToDevice, stream_),
              "cudaMemcpyAsync");
   // TensorRT allocates lazily on the first enqueue, which a capture cannot record: run each

@@ -1,6 +1,7 @@
 // The TensorRT engine: one deserialised plan and one execution context per graph, every buffer
 // allocated once on the device (or as mapped host memory with VIDM_RT_ZERO_COPY, for Jetson's
-// shared DRAM), and each frame program captured once as a CUDA graph and replayed.
+// shared DRAM), and each frame program captured once as a CUDA graph and replayed for every
+// frame and every seed (the noise kernel reads the seed from device memory).
 // Written against the TensorRT 10.3+ C++ API (named tensors: setTensorAddress / enqueueV3) and
 // the CUDA runtime. Compiled only when CMake finds TensorRT and CUDA (not on CI).
 #pragma once
@@ -62,8 +63,7 @@ class TensorRTEngine final : public Engine {
   cudaStream_t stream_ = nullptr;
   const Plan* plan_ = nullptr;
   std::map<std::string, Buffer> buffers_;
-  unsigned int* noise_base_ = nullptr;  // device: {first video, frame}
-  std::uint64_t seed_ = 0;              // the seed the captured graphs were recorded with
+  unsigned int* noise_base_ = nullptr;  // device: {first video, frame, key low, key high}
   std::map<std::string, int> runs_;     // program -> eager runs so far (TensorRT warm-up)
   std::map<std::string, cudaGraphExec_t> graphs_;
 };

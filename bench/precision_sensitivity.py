@@ -13,6 +13,7 @@ same Philox noise, the export's sampler) with one change, on ONNX Runtime's CPU 
     weights16-out:G     FP32 arithmetic, only the output conv's weights rounded to FP16
     fp16:G, int8:G      the export's FP16 / INT8 graph for G, FP32 graphs for the rest
                         (G = all: the export's precision as `--precision` runs it)
+G is a graph name, several joined by "+" (motion+flow), or "all".
 
 Prints, per row, the pooled PSNR per frame (min, mean, frame 0) and how many videos diverged
 (fell below 30 dB on some frame: became another sample). Writes JSON with every number.
@@ -85,7 +86,7 @@ def row_setup(row: str, engine: Path, threads: int | None):
     kind, arg = row.split(":")
     manifest = load_manifest(engine)
     graphs = [g for g in ("content", "motion", "flow") if g in manifest["graphs"]]
-    targets = graphs if arg == "all" else [arg]
+    targets = graphs if arg == "all" else arg.split("+")
 
     def setup(gen: Any) -> None:
         sessions = gen.backend.sessions

@@ -33,7 +33,7 @@ from vidm_rt.bench import machine_info
 from vidm_rt.export.graph_regions import output_convs
 from vidm_rt.manifest import load_manifest, precision_files
 from vidm_rt.precision_quality import DIVERGED_DB, diverged_videos, generate_videos
-from vidm_rt.quality import psnr_per_frame
+from vidm_rt.quality import psnr_per_frame, psnr_per_video
 
 DEFAULT_ROWS = ("noise:1e-5,noise:1e-4,noise:3e-4,noise:1e-3,"
                 "weights16:content,weights16:motion,weights16:flow,weights16:all,"
@@ -134,8 +134,7 @@ def main() -> None:
     for row in args.rows.split(","):
         video = videos(row_setup(row, args.engine, args.threads))
         pooled = psnr_per_frame(video, reference)
-        per_video = np.stack([psnr_per_frame(v[None], r[None])
-                              for v, r in zip(video, reference, strict=True)])
+        per_video = psnr_per_video(video, reference)
         diverged = diverged_videos(per_video)
         below = per_video < DIVERGED_DB
         first = sorted(int(np.argmax(b)) for b in below if b.any())

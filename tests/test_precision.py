@@ -19,7 +19,7 @@ from vidm_rt.export.graph_regions import input_convs, output_convs
 from vidm_rt.export.int8 import QuantOptions, node_groups
 from vidm_rt.manifest import ManifestError, load_manifest, sha256_file
 from vidm_rt.precision_quality import diverged_videos
-from vidm_rt.quality import psnr_per_frame
+from vidm_rt.quality import psnr_per_frame, psnr_per_video
 from vidm_rt.runtime import RuntimeOptions, VideoGenerator
 
 STEPS, VIDEOS, FRAMES = 3, 2, 4
@@ -237,3 +237,14 @@ def test_a_video_counts_as_diverged_from_its_first_frame_below_the_threshold() -
                           [28.0, 60.0, 60.0, 60.0],   # at frame 0
                           [60.0, 31.0, 35.0, 30.5]])  # never
     assert diverged_videos(per_video, threshold=30.0).tolist() == [1, 1, 2, 2]
+
+
+def test_per_video_psnr_pools_to_the_per_frame_psnr() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.uniform(-1, 1, (3, 2, 3, 8, 8))
+    b = a + rng.normal(0, [0.01, 0.1, 0.3], (8, 8, 3, 2, 3)).T  # video v gets noise sigma[v]
+    per_video = psnr_per_video(a, b)
+    assert per_video.shape == (3, 2)
+    assert np.all(np.diff(per_video, axis=0) < 0)  # noisier video, lower PSNR
+    pooled_mse = (4.0 * 10 ** (-per_video / 10)).mean(axis=0)
+    np.testing.assert_allclose(psnr_per_frame(a, b), 10 * np.log10(4.0 / pooled_mse))

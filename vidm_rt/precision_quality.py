@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .quality import REAL_CLIPS_SEED, check_shapes, psnr_per_frame
+from .quality import REAL_CLIPS_SEED, check_shapes, psnr_per_frame, psnr_per_video
 from .schedule import SamplerTable
 
 # Below this PSNR vs FP32 a frame shows a different sample, not a noisier copy of the same one.
@@ -83,8 +83,7 @@ def compare_precisions(export_dir: Path, precisions: list[str], videos: int, fra
             reference = video
         else:
             per_frame = psnr_per_frame(video, reference)
-            per_video = np.stack([psnr_per_frame(v[None], r[None]) for v, r in
-                                  zip(video, reference, strict=True)])  # (videos, frames)
+            per_video = psnr_per_video(video, reference)
             row.update(psnr_per_frame=per_frame.tolist(),
                        worst_video_psnr=per_video.min(axis=0).tolist(),
                        median_video_psnr=np.median(per_video, axis=0).tolist(),

@@ -24,7 +24,16 @@ REAL_CLIPS_SEED = 12345
 
 def psnr_per_frame(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(B, F, C, H, W) videos in [-1, 1] -> PSNR of each frame over the batch (pooled MSE), dB."""
-    mse = ((a.astype(np.float64) - b) ** 2).mean(axis=(0, 2, 3, 4))
+    return _psnr(a, b, axis=(0, 2, 3, 4))
+
+
+def psnr_per_video(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(B, F, C, H, W) videos in [-1, 1] -> (B, F) PSNR of each frame of each video, dB."""
+    return _psnr(a, b, axis=(2, 3, 4))
+
+
+def _psnr(a: np.ndarray, b: np.ndarray, axis: tuple[int, ...]) -> np.ndarray:
+    mse = ((a.astype(np.float64) - b) ** 2).mean(axis=axis)
     return 10 * np.log10(4.0 / np.maximum(mse, 1e-30))
 
 

@@ -18,7 +18,7 @@ from vidm_rt.export import ExportOptions, export_checkpoint
 from vidm_rt.export.graph_regions import input_convs, output_convs
 from vidm_rt.export.int8 import QuantOptions, node_groups
 from vidm_rt.manifest import ManifestError, load_manifest, sha256_file
-from vidm_rt.precision_quality import diverged_videos
+from vidm_rt.precision_quality import diverged_videos, generate_videos, teacher_forced_videos
 from vidm_rt.quality import psnr_per_frame, psnr_per_video
 from vidm_rt.runtime import RuntimeOptions, VideoGenerator
 
@@ -224,12 +224,28 @@ def test_cli_quality_report(calibrated, tmp_path) -> None:
         assert len(row["psnr_per_frame"]) == len(row["diverged_videos"]) == 3
         assert row["min_psnr"] > 10
         assert row["diverged_videos"] == sorted(row["diverged_videos"])  # counts only grow
-    assert "diverged" in result.output
+        forced = row["teacher_forced_psnr_per_frame"]
+        assert len(forced) == 3 and forced[0] == row["psnr_per_frame"][0]  # same content frame
+        assert row["teacher_forced_min_psnr"] == min(forced) > 10
+    assert "diverged" in result.output and "tf min dB" in result.output
     assert "passed" in report["results"]["int8"]["shapes"]
     from PIL import Image
 
     with Image.open(out / "psnr.png") as img:
         assert img.size == (720, 420)
+
+
+def test_teacher_forced_fp32_reproduces_fp32(tiny_models, tmp_path) -> None:
+    # Conditioned on FP32's own frames, FP32 makes the same frames; with batch 2 and 3 videos
+    # the last run is padded and its extra video dropped.
+    cfg, content, motion = tiny_models
+    ckpt = save_checkpoint(tmp_path / "tiny.safetensors", cfg, content, motion)
+    path, _ = export_checkpoint(ckpt, ExportOptions(name="b2", out_dir=tmp_path, batch=2,
+                                                    sampler="ddim", steps=STEPS))
+    reference = generate_videos(path, "fp32", 3, FRAMES, 7, None, None)
+    forced = teacher_forced_videos(path, "fp32", reference, 7, None, None)
+    assert forced.shape == reference.shape == (3, FRAMES, 3, 32, 32)
+    np.testing.assert_array_equal(forced, reference)
 
 
 def test_a_video_counts_as_diverged_from_its_first_frame_below_the_threshold() -> None:

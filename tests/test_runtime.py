@@ -232,5 +232,13 @@ def test_batch_of_two_motion_only_export(tiny_models, tmp_path) -> None:
                          batch=2, first_video=4).numpy()
     assert video.shape == (2, 5, 3, 32, 32)
     assert psnr_per_frame(video, ref).min() >= 50
+    # Given the video's own frames, a motion frame is the frame generate made.
+    for f in range(1, 5):
+        np.testing.assert_array_equal(
+            gen.motion_frame(f, video[:, 0], video[:, f - 1], seed=9, first_video=4), video[:, f])
+    with pytest.raises(ValueError, match="previous frame has shape"):
+        gen.motion_frame(1, first, first[:1], seed=9)
+    with pytest.raises(ValueError, match="numbered from 1"):
+        gen.motion_frame(0, first, first)
     with pytest.raises(ManifestError, match="no content model"):
         next(gen.generate(2))

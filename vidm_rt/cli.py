@@ -454,13 +454,21 @@ PSNR_TARGETS = {"fp16": 35.0, "int8": 25.0}
                    "dpmpp2m are deterministic.")
 @click.option("--steps", type=click.IntRange(1, 1000), help="Steps (default: the export's).")
 @click.option("--threads", type=click.IntRange(1), help="CPU threads (default: all).")
+@click.option("--teacher-forced/--no-teacher-forced", default=True, show_default=True,
+              help="Also generate every motion frame from fp32's previous frames: the PSNR of "
+                   "one autoregressive step, without the drift that builds up along the video "
+                   "(one more generation per precision).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Report folder: quality.json and psnr.png (default: quality/<export name>).")
 @user_errors
 def quality(engine: Path, precisions: str, videos: int, frames: int, seed: int,
-            sampler: str | None, steps: int | None, threads: int | None,
+            sampler: str | None, steps: int | None, threads: int | None, teacher_forced: bool,
             out: Path | None) -> None:
-    """PSNR per frame of fp16/int8 against fp32 on identical noise, and the shapes check."""
+    """PSNR per frame of fp16/int8 against fp32 on identical noise, and the shapes check.
+
+    Every precision generates the same videos from the same noise; the PSNR of each frame
+    against fp32 shows how far the video has drifted by then. The teacher-forced PSNR shows
+    the error of the precision itself on each frame (see --teacher-forced)."""
     import json
     import shutil
     import tempfile
@@ -481,12 +489,14 @@ def quality(engine: Path, precisions: str, videos: int, frames: int, seed: int,
                    "the noise is identical across precisions, but pass --sampler ddim for a "
                    "deterministic comparison", err=True)
     out = out or Path("quality") / engine.resolve().name
-    count = len(set(wanted) | {"fp32"})
-    with click.progressbar(length=count * videos * frames * (steps or exported.steps),
-                           label=f"{count} precisions x {videos} videos x {frames} frames",
+    lower = len(set(wanted) - {"fp32"})
+    runs = 1 + lower * (2 if teacher_forced else 1)
+    with click.progressbar(length=runs * videos * frames * (steps or exported.steps),
+                           label=f"{runs} runs x {videos} videos x {frames} frames",
                            file=sys.stderr) as bar:
         report = compare_precisions(engine, wanted, videos, frames, seed, table, threads,
-                                    on_step=lambda: bar.update(1))
+                                    on_step=lambda: bar.update(1),
+                                    teacher_forced=teacher_forced)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -498,19 +508,26 @@ def quality(engine: Path, precisions: str, videos: int, frames: int, seed: int,
         shutil.rmtree(tmp, ignore_errors=True)
     real = next(iter(report["results"].values()))["shapes"]["real"]
     click.echo(f"{'precision':9s} {'min dB':>7s} {'mean dB':>7s} {'diverged':>8s} "
-               f"{'bg frac':>7s} {'blobs':>6s} {'disp ratio':>10s} {'in range':>8s} shapes")
-    click.echo(f"{'real':9s} {'':>7s} {'':>7s} {'':>8s} {real['background_fraction']:7.3f} "
-               f"{real['blobs_per_frame']:6.2f}")
+               f"{'tf min dB':>9s} {'bg frac':>7s} {'blobs':>6s} {'disp ratio':>10s} "
+               f"{'in range':>8s} shapes")
+    click.echo(f"{'real':9s} {'':>7s} {'':>7s} {'':>8s} {'':>9s} "
+               f"{real['background_fraction']:7.3f} {real['blobs_per_frame']:6.2f}")
     for p, row in report["results"].items():
         s, g = row["shapes"], row["shapes"]["generated"]
         psnr = (f"{row['min_psnr']:7.2f} {row['mean_psnr']:7.2f} "
                 f"{str(row['diverged_videos'][-1]) + '/' + str(videos):>8s}" if "min_psnr" in row
                 else f"{'-':>7s} {'-':>7s} {'-':>8s}")
-        click.echo(f"{p:9s} {psnr} {g['background_fraction']:7.3f} {g['blobs_per_frame']:6.2f} "
+        forced = (f"{row['teacher_forced_min_psnr']:9.2f}" if "teacher_forced_min_psnr" in row
+                  else f"{'-':>9s}")
+        click.echo(f"{p:9s} {psnr} {forced} {g['background_fraction']:7.3f} "
+                   f"{g['blobs_per_frame']:6.2f} "
                    f"{s['displacement_ratio']:10.2f} {s['frames_in_range']:8.2f} "
                    f"{'passed' if s['passed'] else 'failed'}")
     click.echo(f"diverged: videos whose PSNR vs fp32 fell below {report['diverged_db']:.0f} dB "
                "on some frame (another sample, not a noisier copy)")
+    if teacher_forced:
+        click.echo("tf: teacher-forced, every motion frame from fp32's previous frames "
+                   "(the precision's own error per frame)")
     click.echo(f"wrote {out / 'quality.json'}, {out / 'psnr.png'}")
 
 

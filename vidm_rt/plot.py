@@ -18,7 +18,7 @@ def line_plot_png(path: Path, series: dict[str, list[float]], title: str, xlabel
         raise ImportError("the plot needs Pillow: pip install 'vidm-rt[video]'",
                           name="PIL") from None
     w, h = size
-    left, right, top, bottom = 60, 150, 30, 45
+    left, right, top, bottom = 60, 150, 44, 45
     ys = [y for values in series.values() for y in values] + list((guides or {}).values())
     lo, hi = min(ys), max(ys)
     pad = max(hi - lo, 1.0) * 0.08
@@ -47,6 +47,7 @@ def line_plot_png(path: Path, series: dict[str, list[float]], title: str, xlabel
         for x0 in range(left, w - right, 8):
             draw.line([x0, py, min(x0 + 4, w - right), py], fill=(120, 120, 120))
         draw.text((w - right + 6, py - 6), name, fill=(120, 120, 120))
+    legend_x = float(left)
     for c, (name, values) in enumerate(series.items()):
         colour = COLOURS[c % len(COLOURS)]
         points = [at(i, v) for i, v in enumerate(values)]
@@ -54,11 +55,11 @@ def line_plot_png(path: Path, series: dict[str, list[float]], title: str, xlabel
             draw.line(points, fill=colour, width=2)
         for px, py in points:
             draw.ellipse([px - 2, py - 2, px + 2, py + 2], fill=colour)
-        # The legend sits in the top margin, right-aligned: the right margin holds the guides.
-        lx = w - right - 60 * (len(series) - c)
-        draw.line([lx, 14, lx + 14, 14], fill=colour, width=2)
-        draw.text((lx + 18, 8), name, fill=colour)
-    draw.text((left, 8), title, fill="black")
+        # The legend is a row under the title: the right margin holds the guides' labels.
+        draw.line([legend_x, 28, legend_x + 14, 28], fill=colour, width=2)
+        draw.text((legend_x + 18, 22), name, fill=colour)
+        legend_x += 18 + draw.textlength(name) + 16
+    draw.text((left, 6), title, fill="black")
     draw.text(((w - right + left) // 2 - 20, h - 18), xlabel, fill="black")
     draw.text((4, top - 22), ylabel, fill="black")
     img.save(path)

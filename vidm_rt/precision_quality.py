@@ -3,7 +3,10 @@
 Every precision generates the same videos (same seed, same video numbering, so the same Philox
 noise) with the same sampler; per frame the PSNR of each precision against FP32 is computed
 over all videos (pooled MSE) together with its worst video, so drift along the autoregression
-shows as a falling curve. A video counts as diverged from the frame on which its PSNR first
+shows as a falling curve. The teacher-forced PSNR separates the precision's own error from that
+drift: there every motion frame is generated from FP32's first and previous frames (same noise,
+same frame index), so frame f differs from FP32's frame f only by what one autoregressive step
+in the lower precision changes. A video counts as diverged from the frame on which its PSNR first
 falls below DIVERGED_DB: it has become another sample (a shape elsewhere, another direction of
 motion), and the autoregression keeps it so. On a model whose sampling trajectories are sensitive,
 the pooled PSNR is set by how many videos diverge, not by the typical video. Each precision's
@@ -51,11 +54,38 @@ def generate_videos(export_dir: Path, precision: str, videos: int, frames: int, 
     return np.concatenate(clips)[:videos]
 
 
+def teacher_forced_videos(export_dir: Path, precision: str, reference: np.ndarray, seed: int,
+                          table: SamplerTable | None, threads: int | None,
+                          on_step: Callable[[], None] | None = None) -> np.ndarray:
+    """(videos, frames, C, H, W): frame 0 from the content graph, every later frame f from
+    `reference`'s frames 0 and f - 1 (see the module docstring); numbering as generate_videos."""
+    from .runtime import RuntimeOptions, VideoGenerator
+
+    gen = VideoGenerator(export_dir, options=RuntimeOptions(precision=precision), table=table,
+                         threads=threads)
+    videos, frames = reference.shape[:2]
+    runs = -(-videos // gen.batch)
+    # The last run's unused rows repeat its last video; their frames are dropped.
+    ref = np.pad(reference, [(0, runs * gen.batch - videos)] + [(0, 0)] * (reference.ndim - 1),
+                 mode="edge")
+    clips = []
+    for r in range(runs):
+        rows, first_video = ref[r * gen.batch:(r + 1) * gen.batch], r * gen.batch
+        clip = [next(gen.generate(1, seed=seed, first_video=first_video, on_step=on_step))]
+        clip += [gen.motion_frame(f, rows[:, 0], rows[:, f - 1], seed=seed,
+                                  first_video=first_video, on_step=on_step)
+                 for f in range(1, frames)]
+        clips.append(np.stack(clip, axis=1))
+    return np.concatenate(clips)[:videos]
+
+
 def compare_precisions(export_dir: Path, precisions: list[str], videos: int, frames: int,
                        seed: int = 0, table: SamplerTable | None = None,
                        threads: int | None = None,
-                       on_step: Callable[[], None] | None = None) -> dict[str, Any]:
-    """The quality report: per precision, PSNR per frame vs FP32 and the shapes check."""
+                       on_step: Callable[[], None] | None = None,
+                       teacher_forced: bool = True) -> dict[str, Any]:
+    """The quality report: per precision, PSNR per frame vs FP32 and the shapes check; with
+    `teacher_forced`, also the teacher-forced PSNR per frame (one more generation each)."""
     from .data import MovingShapes, MovingShapesSpec
     from .manifest import ManifestError, load_manifest, precision_files
 
@@ -73,7 +103,7 @@ def compare_precisions(export_dir: Path, precisions: list[str], videos: int, fra
         "export": str(export_dir), "preset": manifest["config"]["name"], "videos": videos,
         "frames": frames, "seed": seed, "sampler": table.sampler, "steps": table.steps,
         "deterministic_sampler": not table.uses_noise, "diverged_db": DIVERGED_DB,
-        "results": {},
+        "teacher_forced": teacher_forced, "results": {},
     }
     reference = None
     for p in ["fp32", *[q for q in precisions if q != "fp32"]]:
@@ -89,6 +119,14 @@ def compare_precisions(export_dir: Path, precisions: list[str], videos: int, fra
                        median_video_psnr=np.median(per_video, axis=0).tolist(),
                        diverged_videos=diverged_videos(per_video).tolist(),
                        min_psnr=float(per_frame.min()), mean_psnr=float(per_frame.mean()))
+            if teacher_forced:
+                forced = teacher_forced_videos(export_dir, p, reference, seed, table, threads,
+                                               on_step)
+                forced_frame = psnr_per_frame(forced, reference)
+                row.update(teacher_forced_psnr_per_frame=forced_frame.tolist(),
+                           teacher_forced_worst_video_psnr=psnr_per_video(forced, reference)
+                           .min(axis=0).tolist(),
+                           teacher_forced_min_psnr=float(forced_frame.min()))
         out["results"][p] = row
     return out
 
@@ -98,6 +136,8 @@ def plot_psnr(report: dict[str, Any], path: Path, targets: dict[str, float]) -> 
 
     series = {p: r["psnr_per_frame"] for p, r in report["results"].items()
               if "psnr_per_frame" in r}
+    series |= {f"{p} teacher-forced": r["teacher_forced_psnr_per_frame"]
+               for p, r in report["results"].items() if "teacher_forced_psnr_per_frame" in r}
     # Identical frames measure ~300 dB (MSE floor): draw them at 100 dB to keep the scale.
     series = {p: [min(v, 100.0) for v in vals] for p, vals in series.items()}
     return line_plot_png(

@@ -162,6 +162,28 @@ class VideoGenerator:
         self.program(graph).run(on_step)
         return self.backend.read(self.plan.result)
 
+    def _check_address(self, seed: int, first_video: int) -> None:
+        if not 0 <= seed < 2**64:
+            raise ValueError("seed must be an integer in [0, 2**64)")
+        if first_video < 0 or first_video + self.batch > 2**32:
+            raise ValueError("video numbers must lie in [0, 2**32)")
+
+    def _batch_frame(self, what: str, frame: np.ndarray) -> np.ndarray:
+        """(C, H, W) broadcast over the batch, or (B, C, H, W) as given."""
+        x = np.asarray(frame, np.float32)
+        if x.shape == self.image_shape:
+            x = np.broadcast_to(x, (self.batch, *self.image_shape))
+        if x.shape != (self.batch, *self.image_shape):
+            raise ValueError(f"{what} has shape {x.shape}; this engine needs "
+                             f"{self.image_shape} or {(self.batch, *self.image_shape)}")
+        return x
+
+    def _motion(self, seed: int, first_video: int, frame: int,
+                on_step: Callable[[], None] | None) -> np.ndarray:
+        k = frame_index(frame, self.train_frames, self.frame_index_policy)
+        self.backend.write("k", np.full((self.batch,), k, np.float32))
+        return self._denoise("motion", seed, first_video, frame, on_step)
+
     def generate(
         self,
         frames: int | None = None,
@@ -178,19 +200,9 @@ class VideoGenerator:
         frames = self.default_frames if frames is None else frames
         if frames < 1:
             raise ValueError("frames must be at least 1")
-        if not 0 <= seed < 2**64:
-            raise ValueError("seed must be an integer in [0, 2**64)")
-        if first_video < 0 or first_video + self.batch > 2**32:
-            raise ValueError("video numbers must lie in [0, 2**32)")
+        self._check_address(seed, first_video)
         if first_frame is not None:
-            first = np.asarray(first_frame, np.float32)
-            if first.shape == self.image_shape:
-                first = np.broadcast_to(first, (self.batch, *self.image_shape))
-            if first.shape != (self.batch, *self.image_shape):
-                raise ValueError(
-                    f"first frame has shape {first.shape}; this engine needs "
-                    f"{self.image_shape} or {(self.batch, *self.image_shape)}"
-                )
+            first = self._batch_frame("first frame", first_frame)
         elif self.has_content:
             first = self._denoise("content", seed, first_video, 0, on_step)
         else:
@@ -201,6 +213,19 @@ class VideoGenerator:
         self.backend.write("x_prev", first)
         yield np.array(first)
         for f in range(1, frames):
-            k = frame_index(f, self.train_frames, self.frame_index_policy)
-            self.backend.write("k", np.full((self.batch,), k, np.float32))
-            yield self._denoise("motion", seed, first_video, f, on_step)
+            yield self._motion(seed, first_video, f, on_step)
+
+    def motion_frame(self, frame: int, first: np.ndarray, previous: np.ndarray, seed: int = 0,
+                     first_video: int = 0,
+                     on_step: Callable[[], None] | None = None) -> np.ndarray:
+        """Frame `frame` (>= 1) of the videos, (B, C, H, W), from the given first and previous
+        frames ((C, H, W) or (B, C, H, W)) instead of the generator's own: the same noise and
+        frame index as `generate` uses for that frame. Given `generate`'s own frames it returns
+        `generate`'s frame; given another generator's, it measures one autoregressive step in
+        isolation (`vidm-rt quality`'s teacher-forced PSNR)."""
+        if frame < 1:
+            raise ValueError("motion frames are numbered from 1 (frame 0 is the first frame)")
+        self._check_address(seed, first_video)
+        self.backend.write("x_first", self._batch_frame("first frame", first))
+        self.backend.write("x_prev", self._batch_frame("previous frame", previous))
+        return self._motion(seed, first_video, frame, on_step)

@@ -173,6 +173,33 @@ def test_quantization_is_deterministic(calibrated, tmp_path) -> None:
     assert digests[0] == digests[1] == sha256_file(engine / "motion.int8.onnx")
 
 
+def test_calibration_in_chunks_gives_the_same_minmax_graph(calibrated, tmp_path,
+                                                           monkeypatch) -> None:
+    # The calibrator sees the samples in chunks (bounded memory); MinMax ranges merge exactly.
+    from onnxruntime.quantization.calibrate import MinMaxCalibrater
+
+    import vidm_rt.export.int8 as int8
+
+    assert [int8.calibration_chunk(n) for n in (160, 140, 6, 17, 1)] == [16, 14, 6, 1, 1]
+    engine, calib = calibrated
+    calls = []
+    collect = MinMaxCalibrater.collect_data
+    monkeypatch.setattr(MinMaxCalibrater, "collect_data",
+                        lambda self, reader: (calls.append(1), collect(self, reader))[1])
+    digests, chunks = [], []
+    for size in (16, 2):
+        monkeypatch.setattr(int8, "CALIBRATION_CHUNK", size)
+        copy = tmp_path / f"chunk{size}"
+        shutil.copytree(engine, copy)
+        calls.clear()
+        quantize_export(copy, calib, QuantOptions(calibrate_method="minmax"))
+        digests.append(sha256_file(copy / "motion.int8.onnx"))
+        chunks.append(len(calls))
+    per_graph = VIDEOS * STEPS
+    assert chunks == [2, 2 * per_graph // 2]  # content + motion, one chunk each / chunks of 2
+    assert digests[0] == digests[1]
+
+
 def test_precision_selection_and_its_errors(exported, tmp_path) -> None:
     with pytest.raises(ManifestError, match="vidm-rt calibrate"):
         VideoGenerator(exported, options=RuntimeOptions(precision="int8"))

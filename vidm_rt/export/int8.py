@@ -14,8 +14,10 @@ so that they do not depend on the exporter's node names:
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -34,7 +36,10 @@ class QuantOptions:
     reduce_range: bool = False
     symmetric_activations: bool = True  # TensorRT's explicit quantization wants zero point 0
     activations: str = "int8"  # "uint8": ONNX Runtime's faster U8S8 CPU kernels; not TensorRT
-    calibrate_method: str = "minmax"  # or "percentile"
+    # "percentile": ranges that cover that share of the calibration values, which measured
+    # better than "minmax" ranges (bench/RESULTS.md 2026-11-25); TensorRT takes either.
+    calibrate_method: str = "percentile"
+    percentile: float = 99.999
     moving_average: bool = False  # minmax: average the per-input ranges, not the extremes
     # Float biases: TensorRT's parser takes only 8-bit Q/DQ, and ONNX Runtime's CPU EP is as
     # fast with them as with INT32 biases (measured, bench/RESULTS.md).
@@ -54,7 +59,19 @@ def node_groups(model) -> dict[str, set[str]]:
     return {"io": input_convs(model) | output_convs(model), "pgn": pgn, "attention": attention}
 
 
-def quantize_graph(src: Path, dst: Path, samples: Iterable[dict[str, np.ndarray]],
+# The calibrator keeps every intermediate tensor of the samples it has run until it reduces
+# them to ranges or histograms: in chunks of at most this many samples the memory stays bounded
+# (the small preset: 7.7 GB peak for 80 samples in one chunk).
+CALIBRATION_CHUNK = 16
+
+
+def calibration_chunk(count: int) -> int:
+    """The largest chunk size <= CALIBRATION_CHUNK that divides `count` (quantize_static's
+    strided calibration needs equal chunks); MinMax ranges merge exactly across chunks."""
+    return max(d for d in range(1, min(count, CALIBRATION_CHUNK) + 1) if count % d == 0)
+
+
+def quantize_graph(src: Path, dst: Path, samples: Sequence[dict[str, np.ndarray]],
                    options: QuantOptions, work_dir: Path) -> dict[str, int]:
     """Write the INT8 QDQ variant of the FP32 graph `src` to `dst`; returns per-group counts
     of the nodes kept in FP32. `work_dir` holds the calibrator's temporary files."""
@@ -75,8 +92,16 @@ def quantize_graph(src: Path, dst: Path, samples: Iterable[dict[str, np.ndarray]
     excluded = sorted(set().union(*(groups[name] for name in options.exclude)))
 
     class Reader(CalibrationDataReader):
+        """The samples, served in the chunks quantize_static asks for with set_range."""
+
         def __init__(self) -> None:
             self._it = iter(samples)
+
+        def __len__(self) -> int:
+            return len(samples)
+
+        def set_range(self, start_index: int, end_index: int) -> None:
+            self._it = iter(samples[start_index:end_index])
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             return next(self._it, None)
@@ -92,18 +117,22 @@ def quantize_graph(src: Path, dst: Path, samples: Iterable[dict[str, np.ndarray]
     logger = logging.getLogger()
     level = logger.level
     logger.setLevel(logging.ERROR)
+    # The histogram calibrators print their progress to stdout, which is the CLI's output.
     try:
-        quantize_static(
-            staged, dst, Reader(), quant_format=QuantFormat.QDQ,
-            op_types_to_quantize=list(options.op_types), per_channel=options.per_channel,
-            reduce_range=options.reduce_range, activation_type=activation_type,
-            weight_type=QuantType.QInt8, nodes_to_exclude=excluded, calibrate_method=method,
-            calibration_providers=["CPUExecutionProvider"],
-            extra_options={"ActivationSymmetric": options.symmetric_activations,
-                           "WeightSymmetric": True,
-                           "CalibMovingAverage": options.moving_average,
-                           "QuantizeBias": options.quantize_bias},
-        )
+        with contextlib.redirect_stdout(io.StringIO()):
+            quantize_static(
+                staged, dst, Reader(), quant_format=QuantFormat.QDQ,
+                op_types_to_quantize=list(options.op_types), per_channel=options.per_channel,
+                reduce_range=options.reduce_range, activation_type=activation_type,
+                weight_type=QuantType.QInt8, nodes_to_exclude=excluded, calibrate_method=method,
+                calibration_providers=["CPUExecutionProvider"],
+                extra_options={"ActivationSymmetric": options.symmetric_activations,
+                               "WeightSymmetric": True,
+                               "CalibMovingAverage": options.moving_average,
+                               "CalibPercentile": options.percentile,
+                               "CalibStridedMinMax": calibration_chunk(len(samples)),
+                               "QuantizeBias": options.quantize_bias},
+            )
     finally:
         logger.setLevel(level)
     onnx.checker.check_model(str(dst))

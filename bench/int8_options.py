@@ -114,7 +114,8 @@ def main() -> None:
                                         None, args.threads)
                 psnr = psnr_per_frame(video, reference)
                 forced = psnr_per_frame(teacher_forced_videos(
-                    engines[name][0], "int8", reference, 0, None, args.threads), reference)
+                    engines[name][0], "int8", reference, video[:, 0], 0, None, args.threads),
+                    reference)
                 row.update(min_psnr=float(psnr.min()), mean_psnr=float(psnr.mean()),
                            psnr_per_frame=psnr.tolist(),
                            teacher_forced_min_psnr=float(forced.min()),

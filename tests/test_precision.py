@@ -270,7 +270,7 @@ def test_teacher_forced_fp32_reproduces_fp32(tiny_models, tmp_path) -> None:
     path, _ = export_checkpoint(ckpt, ExportOptions(name="b2", out_dir=tmp_path, batch=2,
                                                     sampler="ddim", steps=STEPS))
     reference = generate_videos(path, "fp32", 3, FRAMES, 7, None, None)
-    forced = teacher_forced_videos(path, "fp32", reference, 7, None, None)
+    forced = teacher_forced_videos(path, "fp32", reference, reference[:, 0], 7, None, None)
     assert forced.shape == reference.shape == (3, FRAMES, 3, 32, 32)
     np.testing.assert_array_equal(forced, reference)
 

@@ -457,7 +457,7 @@ PSNR_TARGETS = {"fp16": 35.0, "int8": 25.0}
 @click.option("--teacher-forced/--no-teacher-forced", default=True, show_default=True,
               help="Also generate every motion frame from fp32's previous frames: the PSNR of "
                    "one autoregressive step, without the drift that builds up along the video "
-                   "(one more generation per precision).")
+                   "(the motion frames once more per precision).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Report folder: quality.json and psnr.png (default: quality/<export name>).")
 @user_errors
@@ -491,7 +491,9 @@ def quality(engine: Path, precisions: str, videos: int, frames: int, seed: int,
     out = out or Path("quality") / engine.resolve().name
     lower = len(set(wanted) - {"fp32"})
     runs = 1 + lower * (2 if teacher_forced else 1)
-    with click.progressbar(length=runs * videos * frames * (steps or exported.steps),
+    denoised = videos * (steps or exported.steps) * (
+        (1 + lower) * frames + (lower * (frames - 1) if teacher_forced else 0))
+    with click.progressbar(length=denoised,
                            label=f"{runs} runs x {videos} videos x {frames} frames",
                            file=sys.stderr) as bar:
         report = compare_precisions(engine, wanted, videos, frames, seed, table, threads,

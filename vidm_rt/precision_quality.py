@@ -54,10 +54,12 @@ def generate_videos(export_dir: Path, precision: str, videos: int, frames: int, 
     return np.concatenate(clips)[:videos]
 
 
-def teacher_forced_videos(export_dir: Path, precision: str, reference: np.ndarray, seed: int,
-                          table: SamplerTable | None, threads: int | None,
+def teacher_forced_videos(export_dir: Path, precision: str, reference: np.ndarray,
+                          first_frames: np.ndarray, seed: int, table: SamplerTable | None,
+                          threads: int | None,
                           on_step: Callable[[], None] | None = None) -> np.ndarray:
-    """(videos, frames, C, H, W): frame 0 from the content graph, every later frame f from
+    """(videos, frames, C, H, W): `first_frames` (videos, C, H, W), the precision's own content
+    frames (frame 0 has no conditioning), then every motion frame f of `precision` made from
     `reference`'s frames 0 and f - 1 (see the module docstring); numbering as generate_videos."""
     from .runtime import RuntimeOptions, VideoGenerator
 
@@ -68,15 +70,13 @@ def teacher_forced_videos(export_dir: Path, precision: str, reference: np.ndarra
     # The last run's unused rows repeat its last video; their frames are dropped.
     ref = np.pad(reference, [(0, runs * gen.batch - videos)] + [(0, 0)] * (reference.ndim - 1),
                  mode="edge")
-    clips = []
+    motion = []
     for r in range(runs):
         rows, first_video = ref[r * gen.batch:(r + 1) * gen.batch], r * gen.batch
-        clip = [next(gen.generate(1, seed=seed, first_video=first_video, on_step=on_step))]
-        clip += [gen.motion_frame(f, rows[:, 0], rows[:, f - 1], seed=seed,
-                                  first_video=first_video, on_step=on_step)
-                 for f in range(1, frames)]
-        clips.append(np.stack(clip, axis=1))
-    return np.concatenate(clips)[:videos]
+        motion.append(np.stack([gen.motion_frame(f, rows[:, 0], rows[:, f - 1], seed=seed,
+                                                 first_video=first_video, on_step=on_step)
+                                for f in range(1, frames)], axis=1))
+    return np.concatenate([first_frames[:, None], np.concatenate(motion)[:videos]], axis=1)
 
 
 def compare_precisions(export_dir: Path, precisions: list[str], videos: int, frames: int,
@@ -85,7 +85,7 @@ def compare_precisions(export_dir: Path, precisions: list[str], videos: int, fra
                        on_step: Callable[[], None] | None = None,
                        teacher_forced: bool = True) -> dict[str, Any]:
     """The quality report: per precision, PSNR per frame vs FP32 and the shapes check; with
-    `teacher_forced`, also the teacher-forced PSNR per frame (one more generation each)."""
+    `teacher_forced`, also the teacher-forced PSNR per frame (the motion frames once more)."""
     from .data import MovingShapes, MovingShapesSpec
     from .manifest import ManifestError, load_manifest, precision_files
 
@@ -120,8 +120,8 @@ def compare_precisions(export_dir: Path, precisions: list[str], videos: int, fra
                        diverged_videos=diverged_videos(per_video).tolist(),
                        min_psnr=float(per_frame.min()), mean_psnr=float(per_frame.mean()))
             if teacher_forced:
-                forced = teacher_forced_videos(export_dir, p, reference, seed, table, threads,
-                                               on_step)
+                forced = teacher_forced_videos(export_dir, p, reference, video[:, 0], seed,
+                                               table, threads, on_step)
                 forced_frame = psnr_per_frame(forced, reference)
                 row.update(teacher_forced_psnr_per_frame=forced_frame.tolist(),
                            teacher_forced_worst_video_psnr=psnr_per_video(forced, reference)

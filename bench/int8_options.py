@@ -27,7 +27,7 @@ from pathlib import Path
 from vidm_rt.bench import machine_info
 from vidm_rt.calibrate import quantize_export
 from vidm_rt.export.int8 import QuantOptions
-from vidm_rt.precision_quality import generate_videos, teacher_forced_videos
+from vidm_rt.precision_quality import generate_videos, precision_generator, teacher_forced_videos
 from vidm_rt.quality import psnr_per_frame
 from vidm_rt.runtime import RuntimeOptions, VideoGenerator
 
@@ -89,6 +89,9 @@ def main() -> None:
     args = ap.parse_args()
 
     names = args.configs.split(",") if args.configs else list(CONFIGS)
+    if unknown := [n for n in names if n not in CONFIGS]:
+        raise SystemExit(f"unknown --configs {', '.join(unknown)}: "
+                         f"choose from {', '.join(CONFIGS)}")
     work = Path(tempfile.mkdtemp(prefix="int8-options-"))
     try:
         engines = {"fp32": (args.engine, "fp32")}
@@ -102,20 +105,20 @@ def main() -> None:
         ms = step_times(engines, args.threads, args.repeats)
         reference = None
         if args.videos:
-            reference = generate_videos(args.engine, "fp32", args.videos, args.frames, 0, None,
-                                        args.threads)
+            reference = generate_videos(precision_generator(args.engine, "fp32", None,
+                                                            args.threads),
+                                        args.videos, args.frames, 0)
         rows = []
         for name in names:
             row = {"config": name, "options": CONFIGS[name].to_dict(),
                    "ms_per_step": ms[name], "fp32_ms_per_step": ms["fp32"],
                    "speedup_vs_fp32": ms["fp32"] / ms[name]}
             if reference is not None:
-                video = generate_videos(engines[name][0], "int8", args.videos, args.frames, 0,
-                                        None, args.threads)
+                gen = precision_generator(engines[name][0], "int8", None, args.threads)
+                video = generate_videos(gen, args.videos, args.frames, 0)
                 psnr = psnr_per_frame(video, reference)
-                forced = psnr_per_frame(teacher_forced_videos(
-                    engines[name][0], "int8", reference, video[:, 0], 0, None, args.threads),
-                    reference)
+                forced = psnr_per_frame(teacher_forced_videos(gen, reference, video[:, 0], 0),
+                                        reference)
                 row.update(min_psnr=float(psnr.min()), mean_psnr=float(psnr.mean()),
                            psnr_per_frame=psnr.tolist(),
                            teacher_forced_min_psnr=float(forced.min()),

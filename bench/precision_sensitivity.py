@@ -32,7 +32,12 @@ import numpy as np
 from vidm_rt.bench import machine_info
 from vidm_rt.export.graph_regions import output_convs
 from vidm_rt.manifest import load_manifest, precision_files
-from vidm_rt.precision_quality import DIVERGED_DB, diverged_videos, generate_videos
+from vidm_rt.precision_quality import (
+    DIVERGED_DB,
+    diverged_videos,
+    generate_videos,
+    precision_generator,
+)
 from vidm_rt.quality import psnr_per_frame, psnr_per_video
 
 DEFAULT_ROWS = ("noise:1e-5,noise:1e-4,noise:3e-4,noise:1e-3,"
@@ -82,7 +87,7 @@ def rounded_session(path: Path, only_output_conv: bool, threads: int | None) -> 
 
 
 def row_setup(row: str, engine: Path, threads: int | None):
-    """(precision to build the generator with, setup(generator) applying the row's change)."""
+    """setup(generator): applies the row's change to a generator of the FP32 graphs."""
     kind, arg = row.split(":")
     manifest = load_manifest(engine)
     graphs = [g for g in ("content", "motion", "flow") if g in manifest["graphs"]]
@@ -125,8 +130,10 @@ def main() -> None:
     args = ap.parse_args()
 
     def videos(setup=None) -> np.ndarray:
-        return generate_videos(args.engine, "fp32", args.videos, args.frames, args.seed, None,
-                               args.threads, setup=setup)
+        gen = precision_generator(args.engine, "fp32", None, args.threads)
+        if setup is not None:
+            setup(gen)
+        return generate_videos(gen, args.videos, args.frames, args.seed)
 
     reference = videos()
     results = []

@@ -18,7 +18,12 @@ from vidm_rt.export import ExportOptions, export_checkpoint
 from vidm_rt.export.graph_regions import input_convs, output_convs
 from vidm_rt.export.int8 import QuantOptions, node_groups
 from vidm_rt.manifest import ManifestError, load_manifest, sha256_file
-from vidm_rt.precision_quality import diverged_videos, generate_videos, teacher_forced_videos
+from vidm_rt.precision_quality import (
+    diverged_videos,
+    generate_videos,
+    precision_generator,
+    teacher_forced_videos,
+)
 from vidm_rt.quality import psnr_per_frame, psnr_per_video
 from vidm_rt.runtime import RuntimeOptions, VideoGenerator
 
@@ -269,8 +274,9 @@ def test_teacher_forced_fp32_reproduces_fp32(tiny_models, tmp_path) -> None:
     ckpt = save_checkpoint(tmp_path / "tiny.safetensors", cfg, content, motion)
     path, _ = export_checkpoint(ckpt, ExportOptions(name="b2", out_dir=tmp_path, batch=2,
                                                     sampler="ddim", steps=STEPS))
-    reference = generate_videos(path, "fp32", 3, FRAMES, 7, None, None)
-    forced = teacher_forced_videos(path, "fp32", reference, reference[:, 0], 7, None, None)
+    gen = precision_generator(path, "fp32", None, None)
+    reference = generate_videos(gen, 3, FRAMES, 7)
+    forced = teacher_forced_videos(gen, reference, reference[:, 0], 7)
     assert forced.shape == reference.shape == (3, FRAMES, 3, 32, 32)
     np.testing.assert_array_equal(forced, reference)
 

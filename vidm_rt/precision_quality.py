@@ -19,12 +19,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .quality import REAL_CLIPS_SEED, check_shapes, psnr_per_frame, psnr_per_video
 from .schedule import SamplerTable
+
+if TYPE_CHECKING:
+    from .runtime import VideoGenerator
 
 # Below this PSNR vs FP32 a frame shows a different sample, not a noisier copy of the same one.
 DIVERGED_DB = 30.0
@@ -36,35 +39,31 @@ def diverged_videos(per_video_psnr: np.ndarray, threshold: float = DIVERGED_DB) 
     return np.maximum.accumulate(per_video_psnr < threshold, axis=1).sum(axis=0)
 
 
-def generate_videos(export_dir: Path, precision: str, videos: int, frames: int, seed: int,
-                    table: SamplerTable | None, threads: int | None,
-                    on_step: Callable[[], None] | None = None,
-                    setup: Callable[[Any], None] | None = None) -> np.ndarray:
-    """(videos, frames, C, H, W) from the export's graphs of `precision` (runs of its batch).
-    `setup(generator)` may change the generator before its first frame (experiments)."""
+def precision_generator(export_dir: Path, precision: str, table: SamplerTable | None,
+                        threads: int | None) -> VideoGenerator:
+    """The export's VideoGenerator on the graphs of `precision` (ONNX Runtime)."""
     from .runtime import RuntimeOptions, VideoGenerator
 
-    gen = VideoGenerator(export_dir, options=RuntimeOptions(precision=precision), table=table,
-                         threads=threads)
-    if setup is not None:
-        setup(gen)
+    return VideoGenerator(export_dir, options=RuntimeOptions(precision=precision), table=table,
+                          threads=threads)
+
+
+def generate_videos(gen: VideoGenerator, videos: int, frames: int, seed: int,
+                    on_step: Callable[[], None] | None = None) -> np.ndarray:
+    """(videos, frames, C, H, W) from the generator `gen` (runs of its batch)."""
     runs = -(-videos // gen.batch)
     clips = [np.stack(list(gen.generate(frames, seed=seed, first_video=r * gen.batch,
                                         on_step=on_step)), axis=1) for r in range(runs)]
     return np.concatenate(clips)[:videos]
 
 
-def teacher_forced_videos(export_dir: Path, precision: str, reference: np.ndarray,
-                          first_frames: np.ndarray, seed: int, table: SamplerTable | None,
-                          threads: int | None,
+def teacher_forced_videos(gen: VideoGenerator, reference: np.ndarray,
+                          first_frames: np.ndarray, seed: int,
                           on_step: Callable[[], None] | None = None) -> np.ndarray:
     """(videos, frames, C, H, W): `first_frames` (videos, C, H, W), the precision's own content
-    frames (frame 0 has no conditioning), then every motion frame f of `precision` made from
-    `reference`'s frames 0 and f - 1 (see the module docstring); numbering as generate_videos."""
-    from .runtime import RuntimeOptions, VideoGenerator
-
-    gen = VideoGenerator(export_dir, options=RuntimeOptions(precision=precision), table=table,
-                         threads=threads)
+    frames (frame 0 has no conditioning), then every motion frame f of the generator `gen` made
+    from `reference`'s frames 0 and f - 1 (see the module docstring); numbering as
+    generate_videos."""
     videos, frames = reference.shape[:2]
     runs = -(-videos // gen.batch)
     # The last run's unused rows repeat its last video; their frames are dropped.
@@ -107,7 +106,8 @@ def compare_precisions(export_dir: Path, precisions: list[str], videos: int, fra
     }
     reference = None
     for p in ["fp32", *[q for q in precisions if q != "fp32"]]:
-        video = generate_videos(export_dir, p, videos, frames, seed, table, threads, on_step)
+        gen = precision_generator(export_dir, p, table, threads)
+        video = generate_videos(gen, videos, frames, seed, on_step)
         row: dict[str, Any] = {"shapes": check_shapes(real, video).to_dict()}
         if reference is None:
             reference = video
@@ -120,8 +120,7 @@ def compare_precisions(export_dir: Path, precisions: list[str], videos: int, fra
                        diverged_videos=diverged_videos(per_video).tolist(),
                        min_psnr=float(per_frame.min()), mean_psnr=float(per_frame.mean()))
             if teacher_forced:
-                forced = teacher_forced_videos(export_dir, p, reference, video[:, 0], seed,
-                                               table, threads, on_step)
+                forced = teacher_forced_videos(gen, reference, video[:, 0], seed, on_step)
                 forced_frame = psnr_per_frame(forced, reference)
                 row.update(teacher_forced_psnr_per_frame=forced_frame.tolist(),
                            teacher_forced_worst_video_psnr=psnr_per_video(forced, reference)

@@ -21,6 +21,24 @@ def test_safetensors_round_trip(tmp_path, tiny_models) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]  # no temp files left
 
 
+def test_float16_stored_checkpoint_loads_as_float32(tmp_path, tiny_models) -> None:
+    """The bundled model is stored in FP16 (assets/README.md): it loads into FP32 models."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    cfg, content, motion = tiny_models
+    path = save_checkpoint(tmp_path / "m.safetensors", cfg, content, motion)
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+        half = {k: f.get_tensor(k).half() for k in f.keys()}  # noqa: SIM118 - not a dict
+    save_file(half, str(tmp_path / "h.safetensors"), metadata=meta)
+    loaded = load_checkpoint(tmp_path / "h.safetensors")
+    for role, model in (("content", loaded.content), ("motion", loaded.motion)):
+        for k, v in model.state_dict().items():
+            assert v.dtype == torch.float32
+            assert torch.equal(v, half[f"{role}.{k}"].float())
+
+
 def test_motion_only_checkpoint(tmp_path, tiny_models) -> None:
     cfg, _, motion = tiny_models
     loaded = load_checkpoint(save_checkpoint(tmp_path / "m.safetensors", cfg, motion=motion))

@@ -94,6 +94,34 @@ def test_fp16_graph_keeps_io_statistics_conditioning_and_output_conv_in_fp32(exp
     assert np.abs(got - want).max() / (1 + np.abs(want).max()) < 1e-2
 
 
+def test_fp16_weights_export_puts_the_fp16_weights_in_every_graph(tiny_models, tmp_path) -> None:
+    """`export --fp16-weights`: the FP32 graphs and model.safetensors hold exactly the weights
+    the FP16 graphs store (scalar graph constants, such as the attention scale, are not weights
+    and are rounded in the FP16 graphs only)."""
+    from onnx import numpy_helper
+    from safetensors.numpy import load_file
+
+    cfg, content, motion = tiny_models
+    ckpt = save_checkpoint(tmp_path / "tiny.safetensors", cfg, content, motion)
+    result = CliRunner().invoke(main, ["export", str(ckpt), "--name", "w16", "--out-dir",
+                                       str(tmp_path), "--steps", "2", "--fp16-weights"])
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "w16"
+    assert load_manifest(path)["fp16_weights"] is True
+    for graph in ("content", "flow", "motion"):
+        fp32 = {i.name: numpy_helper.to_array(i)
+                for i in onnx.load(str(path / f"{graph}.onnx")).graph.initializer}
+        fp16 = {i.name: numpy_helper.to_array(i)
+                for i in onnx.load(str(path / f"{graph}.fp16.onnx")).graph.initializer
+                if i.data_type == onnx.TensorProto.FLOAT16 and len(i.dims) and np.prod(i.dims) > 1}
+        assert len(fp16) > 10
+        for name, half in fp16.items():
+            weight = fp32[name.removesuffix("__fp16")]
+            np.testing.assert_array_equal(half.astype(np.float32), weight)
+    for tensor in load_file(str(path / "model.safetensors")).values():
+        np.testing.assert_array_equal(tensor.astype(np.float16).astype(np.float32), tensor)
+
+
 def test_manifest_lists_every_graph_under_each_precision(calibrated) -> None:
     manifest = load_manifest(calibrated[0])
     precisions = manifest["precisions"]

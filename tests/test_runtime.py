@@ -47,6 +47,7 @@ def test_export_writes_a_verified_manifest(exported) -> None:
                                       "model.safetensors"}
     assert manifest["graphs"]["motion"]["inputs"]["flow"]["shape"] == [1, 2, 32, 32]
     assert manifest["versions"]["onnx_opset"] == 18
+    assert manifest["fp16_weights"] is False
     assert all(err < 1e-4 for name, err in errors.items() if "." not in name), errors
     assert all(err < 1e-2 for name, err in errors.items() if name.endswith(".fp16")), errors
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no temp leftovers

@@ -227,10 +227,14 @@ def default_engine(batch: int, say: Callable[[str], None]) -> Path:
               help="Frame code past the training length: hold k at F-2, or keep counting.")
 @click.option("--train-frames", type=click.IntRange(2),
               help="F of the official checkpoint's frame code (default 128).")
+@click.option("--fp16-weights", is_flag=True,
+              help="Round the weights to FP16 first, for the FP32 graphs too: every precision "
+                   "then runs the same weights, and FP16 videos stay closer to FP32's.")
 @user_errors
 def export(checkpoint: Path, name: str | None, out_dir: Path, height: int | None,
            width: int | None, frames: int | None, batch: int, sampler: str, steps: int,
-           eta: float, opset: int, frame_index: str, train_frames: int | None) -> None:
+           eta: float, opset: int, frame_index: str, train_frames: int | None,
+           fp16_weights: bool) -> None:
     """Export a checkpoint to ONNX (content, flow, motion, sampler update) and validate it."""
     from .export import ExportOptions, export_checkpoint
 
@@ -238,7 +242,8 @@ def export(checkpoint: Path, name: str | None, out_dir: Path, height: int | None
     name = name or f"{stem}-{sampler}{steps}"
     options = ExportOptions(name=name, out_dir=out_dir, batch=batch, frames=frames,
                             sampler=sampler, steps=steps, eta=eta, opset=opset,
-                            frame_index=frame_index, height=height, width=width)
+                            frame_index=frame_index, height=height, width=width,
+                            fp16_weights=fp16_weights)
     path, errors = export_checkpoint(checkpoint, options, train_frames=train_frames,
                                      progress=lambda msg: click.echo(msg, err=True))
     for graph, err in errors.items():

@@ -50,6 +50,7 @@ class ExportOptions:
     frame_index: str = "clamp"
     height: int | None = None
     width: int | None = None
+    fp16_weights: bool = False         # round every weight to FP16 first: see _round_to_fp16
 
 
 def _versions() -> dict[str, str]:
@@ -61,6 +62,26 @@ def _versions() -> dict[str, str]:
 
     return {"vidm_rt": __version__, "torch": torch.__version__, "onnx": onnx.__version__,
             "onnxruntime": onnxruntime.__version__}
+
+
+def _round_to_fp16(*models: Any) -> None:
+    """Round every float weight and buffer of `models` to its nearest FP16 value, in place.
+
+    The FP32 graphs (and model.safetensors) then hold exactly what the FP16 graphs store, so the
+    precisions differ by their arithmetic only: on the tiny model about half as many FP16
+    videos become other samples of FP32's (bench/RESULTS.md, 2026-11-25).
+    """
+    import torch
+
+    from .fp16 import FP16_MAX
+
+    with torch.no_grad():
+        for model in models:
+            if model is None:
+                continue
+            for tensor in model.state_dict().values():
+                if tensor.is_floating_point():
+                    tensor.copy_(tensor.clamp(-FP16_MAX, FP16_MAX).half())
 
 
 def _validate(path: Path, reference: Callable[..., Any], inputs: dict[str, np.ndarray]) -> float:
@@ -136,6 +157,8 @@ def export_checkpoint(
     frames = options.frames or cfg.train_frames
     if frames < 1:
         raise ExportError("frames must be at least 1")
+    if options.fp16_weights:
+        _round_to_fp16(loaded.content, loaded.motion)
 
     out_dir = Path(options.out_dir)
     target = out_dir / options.name
@@ -219,6 +242,7 @@ def export_checkpoint(
             "config": cfg.to_dict(),
             "batch": b, "height": h, "width": w, "frames": frames,
             "frame_index": options.frame_index,
+            "fp16_weights": options.fp16_weights,
             "sampler": table.to_dict(),
             "graphs": graphs,
             "precisions": precisions,

@@ -37,7 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def export_dir(tmp_path_factory, tiny_models) -> Path:
     """A tiny export (ancestral, 3 steps) with a "precisions" section: fp16 files are copies of
-    the fp32 graphs (the fake builder only reads them), int8 absent."""
+    the fp32 graphs (the fake builder only reads them), int8 absent; marked as exported with
+    --fp16-weights, which the engine manifest must carry."""
     path, _ = export_tiny(tmp_path_factory.mktemp("gpu-export"), tiny_models,
                           sampler="ancestral", steps=3, frames=4)
     manifest = load_manifest(path)
@@ -51,6 +52,7 @@ def export_dir(tmp_path_factory, tiny_models) -> Path:
         shutil.copy(path / spec["file"], path / name)
         fp16[graph] = {"file": name}
     manifest["precisions"] = {"fp32": fp32, "fp16": fp16}
+    manifest["fp16_weights"] = True
     manifest["files"] = sorted(set(manifest["files"]) | {s["file"] for s in fp16.values()})
     write_manifest(path, manifest)
     return path
@@ -187,6 +189,7 @@ def test_build_manifest_options_and_timing_cache(export_dir, tmp_path, fake_gpu)
         "precision": "fp16", "export": None, "strongly_typed": True, "dla_core": 1,
         "workspace_mb": 256, "opt_level": 5}
     assert manifest["sampler"] == load_manifest(export_dir)["sampler"]
+    assert manifest["fp16_weights"] is True
     config = trt.builds[0]["config"]
     assert config.pools == {"WORKSPACE": 256 << 20} and config.builder_optimization_level == 5
     assert (config.default_device_type, config.DLA_core) == ("DLA", 1)

@@ -42,8 +42,10 @@ from .manifest import (
 )
 
 STRONGLY_TYPED_FROM = (10, 12)
-# Fields of the export manifest that describe the schedule: the engines run the same one.
-SCHEDULE_FIELDS = ("config", "batch", "height", "width", "frames", "frame_index", "sampler")
+# Fields of the export manifest that the engines share with it: what they run (schedule,
+# shapes) and which weights (fp16_weights: rounded to FP16 at export).
+SHARED_FIELDS = ("config", "batch", "height", "width", "frames", "frame_index", "sampler",
+                 "fp16_weights")
 
 
 class BuildError(ValueError):
@@ -158,7 +160,7 @@ def build_engines(export_dir: str | Path, options: BuildOptions,
             (tmp / f"{graph}.plan").write_bytes(bytes(plan))
             graphs[graph] = {**spec, "file": f"{graph}.plan", "source": file}
         write_manifest(tmp, {
-            **{key: manifest[key] for key in SCHEDULE_FIELDS if key in manifest},
+            **{key: manifest[key] for key in SHARED_FIELDS if key in manifest},
             "kind": "tensorrt",
             "name": out.name,
             "graphs": graphs,

@@ -58,7 +58,7 @@ def gains(ckpt_path: Path, inputs: list[str], relatives: list[float], videos: in
                 lambda step: torch.from_numpy(noise.gaussian_batch(seed, ids, f, step, shape)))
 
         conditioning = {"prev": video[:, f - 1], "first": video[:, 0]}
-        reference = frame(**conditioning)
+        reference = video[:, f]  # frame(**conditioning): the same noise and the same inputs
         for name in inputs:
             for r in relatives:
                 base = conditioning[name]
@@ -72,7 +72,7 @@ def gains(ckpt_path: Path, inputs: list[str], relatives: list[float], videos: in
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--ckpt", required=True, type=Path)
-    ap.add_argument("--inputs", default="prev,first", help="prev, first or both")
+    ap.add_argument("--inputs", default="prev,first", help="comma-separated: prev, first")
     ap.add_argument("--relative", default="1e-3,1e-2", help="perturbation sizes, x input RMS")
     ap.add_argument("--videos", type=int, default=16)
     ap.add_argument("--frames", type=int, default=8)

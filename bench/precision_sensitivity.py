@@ -15,6 +15,11 @@ same Philox noise, the export's sampler) with one change, on ONNX Runtime's CPU 
                         (G = all: the export's precision as `--precision` runs it)
 G is a graph name, several joined by "+" (motion+flow), or "all".
 
+A row may end in @LO-HI: the change then applies to denoiser steps LO..HI-1 of every frame only
+(step 0 is the noisiest), the other steps run the FP32 graph; the flow network, which runs once
+per frame, is changed on every frame if G names it. `fp16:content+motion@16-20` runs the last
+four of 20 steps in FP16. For noise rows G is ignored (noise goes on every denoiser's eps).
+
 Prints, per row, the pooled PSNR per frame (min, mean, frame 0) and how many videos diverged
 (fell below 30 dB on some frame: became another sample). Writes JSON with every number.
 """
@@ -64,6 +69,42 @@ class NoisyEps:
         eps += (self.relative * rms * self.rng.standard_normal(eps.shape)).astype(np.float32)
 
 
+class StepRange:
+    """A denoiser session that runs `changed` on steps `lo`..`hi`-1 of every frame and `fp32`
+    on the others. Each frame runs the denoiser `steps` times, so the call count says the step.
+    Both sessions take the same buffers, bound once to each."""
+
+    def __init__(self, fp32: Any, changed: Any, lo: int, hi: int, steps: int) -> None:
+        self.fp32, self.changed, self.lo, self.hi, self.steps = fp32, changed, lo, hi, steps
+        self.calls = 0
+
+    def io_binding(self) -> Any:
+        return BothBindings(self.fp32.io_binding(), self.changed.io_binding())
+
+    def run_with_iobinding(self, binding: BothBindings) -> None:
+        step = self.calls % self.steps
+        self.calls += 1
+        if self.lo <= step < self.hi:
+            self.changed.run_with_iobinding(binding.changed)
+        else:
+            self.fp32.run_with_iobinding(binding.fp32)
+
+
+class BothBindings:
+    """One IOBinding per session of a StepRange, bound to the same buffers."""
+
+    def __init__(self, fp32: Any, changed: Any) -> None:
+        self.fp32, self.changed = fp32, changed
+
+    def bind_ortvalue_input(self, name: str, value: Any) -> None:
+        self.fp32.bind_ortvalue_input(name, value)
+        self.changed.bind_ortvalue_input(name, value)
+
+    def bind_ortvalue_output(self, name: str, value: Any) -> None:
+        self.fp32.bind_ortvalue_output(name, value)
+        self.changed.bind_ortvalue_output(name, value)
+
+
 def rounded_session(path: Path, only_output_conv: bool, threads: int | None) -> Any:
     """An FP32 session of `path` with FP16-rounded weights: all but the output conv's, or only
     the output conv's."""
@@ -88,12 +129,24 @@ def rounded_session(path: Path, only_output_conv: bool, threads: int | None) -> 
 
 def row_setup(row: str, engine: Path, threads: int | None):
     """setup(generator): applies the row's change to a generator of the FP32 graphs."""
-    kind, arg = row.split(":")
+    change, _, step_range = row.partition("@")
+    kind, arg = change.split(":")
     manifest = load_manifest(engine)
     graphs = [g for g in ("content", "motion", "flow") if g in manifest["graphs"]]
     targets = graphs if arg == "all" else arg.split("+")
 
     def setup(gen: Any) -> None:
+        fp32_sessions = dict(gen.backend.sessions)
+        change_sessions(gen)
+        if step_range:
+            lo, hi = (int(x) for x in step_range.split("-"))
+            steps = manifest["sampler"]["steps"]
+            sessions = gen.backend.sessions
+            for g in ("content", "motion"):
+                if g in sessions and sessions[g] is not fp32_sessions[g]:
+                    sessions[g] = StepRange(fp32_sessions[g], sessions[g], lo, hi, steps)
+
+    def change_sessions(gen: Any) -> None:
         sessions = gen.backend.sessions
         if kind == "noise":
             rng = np.random.default_rng(0)

@@ -21,7 +21,7 @@ per frame, is changed on every frame if G names it. `fp16:content+motion@16-20` 
 four of 20 steps in FP16. For noise rows G is ignored (noise goes on every denoiser's eps).
 
 Prints, per row, the pooled PSNR per frame (min, mean, frame 0) and how many videos diverged
-(fell below 30 dB on some frame: became another sample). Writes JSON with every number.
+(fell below 30 dB on some frame: its shapes moved). Writes JSON with every number.
 """
 
 from __future__ import annotations

@@ -531,7 +531,7 @@ def quality(engine: Path, precisions: str, videos: int, frames: int, seed: int,
                    f"{s['displacement_ratio']:10.2f} {s['frames_in_range']:8.2f} "
                    f"{'passed' if s['passed'] else 'failed'}")
     click.echo(f"diverged: videos whose PSNR vs fp32 fell below {report['diverged_db']:.0f} dB "
-               "on some frame (another sample, not a noisier copy)")
+               "on some frame (its shapes moved, not a noisier copy)")
     if teacher_forced:
         click.echo("tf: teacher-forced, every motion frame from fp32's previous frames "
                    "(the precision's own error per frame)")

@@ -7,8 +7,9 @@ shows as a falling curve. The teacher-forced PSNR separates the precision's own 
 drift: there every motion frame is generated from FP32's first and previous frames (same noise,
 same frame index), so frame f differs from FP32's frame f only by what one autoregressive step
 in the lower precision changes. A video counts as diverged from the frame on which its PSNR first
-falls below DIVERGED_DB: it has become another sample (a shape elsewhere, another direction of
-motion), and the autoregression keeps it so. On a model whose sampling trajectories are sensitive,
+falls below DIVERGED_DB: its shapes have moved, from an edge one pixel over to a shape elsewhere
+or moving another way (bench/divergence_shift.py measures how far), and the autoregression
+carries that on. On a model whose sampling trajectories are sensitive,
 the pooled PSNR is set by how many videos diverge, not by the typical video. Each precision's
 videos also get the moving-shapes statistics against real moving-shapes clips
 (`vidm_rt.quality.check_shapes`), which only mean something for a model trained on moving
@@ -29,7 +30,8 @@ from .schedule import SamplerTable
 if TYPE_CHECKING:
     from .runtime import VideoGenerator
 
-# Below this PSNR vs FP32 a frame shows a different sample, not a noisier copy of the same one.
+# Below this PSNR vs FP32 a frame's shapes have moved, not only its pixel values changed: at
+# 32x32 one hard edge moved by a pixel already lands here.
 DIVERGED_DB = 30.0
 
 

@@ -56,6 +56,11 @@ def label_components(mask: np.ndarray) -> np.ndarray:
     return dense.reshape(h, w)  # 0 stays 0 because it is the smallest value present
 
 
+def default_min_area(size: int) -> int:
+    """The smallest blob counted in a size x size frame: 3 pixels at 32, scaled by area."""
+    return max(2, round(3 * (size / 32) ** 2))
+
+
 def blobs(frame: np.ndarray, min_area: int) -> tuple[float, np.ndarray]:
     """(3, H, W) in [-1, 1] -> (background fraction, (N, 2) blob centroids in image sides)."""
     fg = frame.max(axis=0) > 0.0
@@ -90,7 +95,7 @@ def shapes_stats(videos: np.ndarray, min_area: int | None = None) -> ShapesStats
     if videos.ndim != 5:
         raise ValueError(f"expected (B, F, 3, H, W) videos, got shape {videos.shape}")
     size = videos.shape[-1]
-    min_area = min_area if min_area is not None else max(2, round(3 * (size / 32) ** 2))
+    min_area = min_area if min_area is not None else default_min_area(size)
     bg, counts, moves = [], [], []
     for video in videos:
         previous = None

@@ -9,7 +9,7 @@ A node runs in FP32 when it is
     embedding and its MLP, and the whole PGN code of the motion model: the sine features and the
     MLP that turns them into gamma/beta,
   - an output convolution (in a denoiser the last conv, writing eps and v): rounding only its
-    weights to FP16 turns one of 16 content frames into another sample (33.6 dB pooled), while
+    weights to FP16 moves the shapes of one of 16 content frames (33.6 dB pooled), while
     rounding all the content model's other weights leaves the frames at 47.2 dB (measured by
     bench/precision_sensitivity.py, bench/RESULTS.md); it is one 3x3 conv to 2C channels,
   - an op whose output type is an attribute (Cast, Constant, ConstantOfShape).

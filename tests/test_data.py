@@ -33,6 +33,18 @@ def test_moving_shapes_shapes_determinism_and_motion() -> None:
     assert 0.02 < stats.mean_displacement < 0.08  # the spec's 0.03-0.06 sides per frame
 
 
+def test_moving_shapes_edges_are_antialiased() -> None:
+    # Pixel coverage, not a hard mask: a shape's drawn area stays constant as it moves by
+    # fractions of a pixel, so a model's output depends smoothly on where the shape is.
+    spec = MovingShapesSpec(size=32, frames=16, min_shapes=1, max_shapes=1)
+    for i in range(4):
+        clip = MovingShapes(spec, seed=5).clip(i)
+        cover = (clip.max(axis=1) + 1) / 2  # the brightest channel of every colour is 1.0
+        assert ((cover > 0.05) & (cover < 0.95)).any()
+        area = cover.sum(axis=(1, 2))
+        assert area.max() / area.min() < 1.03
+
+
 def test_shapes_check_passes_real_and_fails_static_and_noise() -> None:
     real = np.stack([MovingShapes(seed=1).clip(i) for i in range(16)])
     other = np.stack([MovingShapes(seed=2).clip(i) for i in range(16)])

@@ -156,7 +156,13 @@ def _decode_video(path: Path) -> np.ndarray:
 
 @dataclass(frozen=True)
 class MovingShapesSpec:
-    """Coloured squares and discs moving at constant velocity and bouncing off the walls."""
+    """Coloured squares and discs moving at constant velocity and bouncing off the walls.
+
+    Edges are anti-aliased (each pixel is blended by the share of it the shape covers), so a
+    frame changes smoothly with a shape's position. With hard edges a model learns to decide
+    each edge pixel as shape or background, and reduced-precision rounding then moves whole
+    edges by a pixel (bench/RESULTS.md, 2026-11-25).
+    """
 
     size: int = 32
     frames: int = 16
@@ -208,10 +214,12 @@ class MovingShapes(ClipDataset):
             for j in range(n):
                 dx, dy = np.abs(xx - pos[j, 0]), np.abs(yy - pos[j, 1])
                 if square[j]:
-                    mask = np.maximum(dx, dy) <= radius[j] * 0.85
+                    outside = np.maximum(dx, dy) - radius[j] * 0.85
                 else:
-                    mask = dx**2 + dy**2 <= radius[j] ** 2
-                video[f][mask] = colours[j] * 2 - 1
+                    outside = np.sqrt(dx**2 + dy**2) - radius[j]
+                # Signed distance in pixels -> pixel coverage (exact for an axis-aligned edge).
+                cover = np.clip(0.5 - outside * s.size, 0.0, 1.0)[..., None]
+                video[f] += cover * (colours[j] * 2 - 1 - video[f])
             pos = pos + vel
             # Bounce: reflect the position about the wall and flip that velocity component.
             for axis in range(2):

@@ -18,15 +18,13 @@ gain.
 from __future__ import annotations
 
 import argparse
-import json
-from datetime import date
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from vidm_rt import noise
-from vidm_rt.bench import machine_info
+from vidm_rt.bench import write_report
 from vidm_rt.checkpoint import load_checkpoint
 from vidm_rt.reference import denoise_frame, generate_video
 from vidm_rt.schedule import frame_index, sampler_table
@@ -94,12 +92,9 @@ def main() -> None:
         print(f"{key:<12} {r['median']:7.2f} {r['geo_mean']:9.2f} {r['max']:6.2f} "
               f"{r['above_1']:6.2f}")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({
-            "date": date.today().isoformat(), "machine": machine_info(args.threads),
+        write_report(args.json, args.threads, {
             "ckpt": str(args.ckpt), "videos": args.videos, "frames": args.frames, "seed": args.seed,
-            "sampler": "dpmpp2m:20", "rows": rows}, indent=2))
-        print(f"wrote {args.json}")
+            "sampler": "dpmpp2m:20", "rows": rows})
 
 
 if __name__ == "__main__":

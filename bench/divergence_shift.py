@@ -15,13 +15,11 @@ different count mean another sample.
 from __future__ import annotations
 
 import argparse
-import json
-from datetime import date
 from pathlib import Path
 
 import numpy as np
 
-from vidm_rt.bench import machine_info
+from vidm_rt.bench import write_report
 from vidm_rt.precision_quality import DIVERGED_DB, generate_videos, precision_generator
 from vidm_rt.quality import blobs, default_min_area, psnr_per_video
 
@@ -68,12 +66,10 @@ def main() -> None:
             print(f"{v:5d} {f:5d} {row['psnr']:6.1f} {row['blobs_fp32']:3d}/{row['blobs']:<3d} "
                   f"{shift:>8s}", flush=True)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({
-            "machine": machine_info(args.threads), "date": date.today().isoformat(),
+        write_report(args.json, args.threads, {
             "engine": str(args.engine), "precision": args.precision, "videos": args.videos,
             "frames": args.frames, "seed": args.seed, "diverged_db": DIVERGED_DB,
-            "rows": rows}, indent=2))
+            "rows": rows})
 
 
 if __name__ == "__main__":

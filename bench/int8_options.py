@@ -15,16 +15,14 @@ vidm_rt.precision_quality). Prints a table and writes JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import tempfile
 import time
 from dataclasses import replace
-from datetime import date
 from pathlib import Path
 
-from vidm_rt.bench import machine_info
+from vidm_rt.bench import write_report
 from vidm_rt.calibrate import quantize_export
 from vidm_rt.export.int8 import QuantOptions
 from vidm_rt.precision_quality import generate_videos, precision_generator, teacher_forced_videos
@@ -134,11 +132,9 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({
-            "machine": machine_info(args.threads), "date": date.today().isoformat(),
+        write_report(args.json, args.threads, {
             "engine": str(args.engine), "videos": args.videos, "frames": args.frames,
-            "results": rows}, indent=2))
+            "results": rows})
 
 
 if __name__ == "__main__":

@@ -27,14 +27,12 @@ Prints, per row, the pooled PSNR per frame (min, mean, frame 0) and how many vid
 from __future__ import annotations
 
 import argparse
-import json
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from vidm_rt.bench import machine_info
+from vidm_rt.bench import write_report
 from vidm_rt.export.graph_regions import output_convs
 from vidm_rt.manifest import load_manifest, precision_files
 from vidm_rt.precision_quality import (
@@ -205,11 +203,9 @@ def main() -> None:
         print(f"{row:24s} {pooled.min():7.1f} {pooled.mean():7.1f} {pooled[0]:7.1f} "
               f"{diverged[-1]:3d}/{args.videos} {first}", flush=True)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({
-            "machine": machine_info(args.threads), "date": date.today().isoformat(),
+        write_report(args.json, args.threads, {
             "engine": str(args.engine), "videos": args.videos, "frames": args.frames,
-            "seed": args.seed, "diverged_db": DIVERGED_DB, "results": results}, indent=2))
+            "seed": args.seed, "diverged_db": DIVERGED_DB, "results": results})
 
 
 if __name__ == "__main__":

@@ -12,15 +12,13 @@ background fraction, blobs per frame, mean centroid displacement, and the pass/f
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from datetime import date
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from vidm_rt.bench import machine_info
+from vidm_rt.bench import write_report
 from vidm_rt.checkpoint import load_checkpoint
 from vidm_rt.data import MovingShapes, MovingShapesSpec
 from vidm_rt.quality import REAL_CLIPS_SEED, check_shapes
@@ -69,11 +67,9 @@ def main() -> None:
               f"{g['blobs_per_frame']:6.2f} {g['mean_displacement']:7.4f} "
               f"{r['displacement_ratio']:10.2f} {r['frames_in_range']:8.2f} {str(r['passed']):>6s}")
     if args.json:
-        report = {"machine": machine_info(torch.get_num_threads()),
-                  "date": date.today().isoformat(), "checkpoint": str(args.ckpt),
-                  "preset": cfg.name, "videos": args.videos, "frames": args.frames,
-                  "results": rows}
-        args.json.write_text(json.dumps(report, indent=2))
+        write_report(args.json, torch.get_num_threads(), {
+            "checkpoint": str(args.ckpt), "preset": cfg.name, "videos": args.videos,
+            "frames": args.frames, "results": rows})
 
 
 if __name__ == "__main__":

@@ -64,6 +64,22 @@ def machine_info(threads: int | None, gpu: str | None = None) -> dict[str, Any]:
             "python": platform.python_version()}
 
 
+def write_report(path: Path, threads: int | None, fields: dict[str, Any]) -> None:
+    """A bench script's JSON: the machine and date, then `fields`; written under a temporary
+    name and renamed, so an interrupted run leaves no half-written file."""
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(json.dumps({"machine": machine_info(threads),
+                                   "date": date.today().isoformat(), **fields}, indent=2))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    print(f"wrote {path}")
+
+
 def _precisions(backend: str, wanted: list[str], target: BenchTarget) -> list[str | None]:
     """The precisions a backend is timed at: onnxruntime each wanted one; torch fp32, plus fp16
     autocast on CUDA; tensorrt the engine's (None)."""

@@ -13,6 +13,7 @@ too. Only ratios measured in the same run are meaningful: the machines are noisy
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import resource
@@ -67,8 +68,6 @@ def machine_info(threads: int | None, gpu: str | None = None) -> dict[str, Any]:
 def write_report(path: Path, threads: int | None, fields: dict[str, Any]) -> None:
     """A bench script's JSON: the machine and date, then `fields`; written under a temporary
     name and renamed, so an interrupted run leaves no half-written file."""
-    import json
-
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     try:

@@ -13,6 +13,9 @@ same Philox noise, the export's sampler) with one change, on ONNX Runtime's CPU 
     weights16-out:G     FP32 arithmetic, only the output conv's weights rounded to FP16
     fp16:G, int8:G      the export's FP16 / INT8 graph for G, FP32 graphs for the rest
                         (G = all: the export's precision as `--precision` runs it)
+    int8xN:G            INT8 graphs for G with ranges per group of steps: the steps split into
+                        N equal groups, each group's graph quantized (the shipped QuantOptions)
+                        on the calibration inputs of its own steps only (--calib)
 G is a graph name, several joined by "+" (motion+flow), or "all".
 
 A row may end in @LO-HI: the change then applies to denoiser steps LO..HI-1 of every frame only
@@ -27,6 +30,7 @@ Prints, per row, the pooled PSNR per frame (min, mean, frame 0) and how many vid
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -67,40 +71,37 @@ class NoisyEps:
         eps += (self.relative * rms * self.rng.standard_normal(eps.shape)).astype(np.float32)
 
 
-class StepRange:
-    """A denoiser session that runs `changed` on steps `lo`..`hi`-1 of every frame and `fp32`
-    on the others. Each frame runs the denoiser `steps` times, so the call count says the step.
-    Both sessions take the same buffers, bound once to each."""
+class StepSchedule:
+    """A denoiser session that runs `by_step[i]` on step i of every frame. Each frame runs the
+    denoiser len(by_step) times, so the call count says the step. Every session takes the same
+    buffers, bound once to each."""
 
-    def __init__(self, fp32: Any, changed: Any, lo: int, hi: int, steps: int) -> None:
-        self.fp32, self.changed, self.lo, self.hi, self.steps = fp32, changed, lo, hi, steps
-        self.calls = 0
+    def __init__(self, by_step: list[Any]) -> None:
+        self.by_step, self.calls = by_step, 0
+        self.sessions = list({id(s): s for s in by_step}.values())
 
     def io_binding(self) -> Any:
-        return BothBindings(self.fp32.io_binding(), self.changed.io_binding())
+        return AllBindings({id(s): s.io_binding() for s in self.sessions})
 
-    def run_with_iobinding(self, binding: BothBindings) -> None:
-        step = self.calls % self.steps
+    def run_with_iobinding(self, binding: AllBindings) -> None:
+        session = self.by_step[self.calls % len(self.by_step)]
         self.calls += 1
-        if self.lo <= step < self.hi:
-            self.changed.run_with_iobinding(binding.changed)
-        else:
-            self.fp32.run_with_iobinding(binding.fp32)
+        session.run_with_iobinding(binding.by_session[id(session)])
 
 
-class BothBindings:
-    """One IOBinding per session of a StepRange, bound to the same buffers."""
+class AllBindings:
+    """One IOBinding per session of a StepSchedule, bound to the same buffers."""
 
-    def __init__(self, fp32: Any, changed: Any) -> None:
-        self.fp32, self.changed = fp32, changed
+    def __init__(self, by_session: dict[int, Any]) -> None:
+        self.by_session = by_session
 
     def bind_ortvalue_input(self, name: str, value: Any) -> None:
-        self.fp32.bind_ortvalue_input(name, value)
-        self.changed.bind_ortvalue_input(name, value)
+        for binding in self.by_session.values():
+            binding.bind_ortvalue_input(name, value)
 
     def bind_ortvalue_output(self, name: str, value: Any) -> None:
-        self.fp32.bind_ortvalue_output(name, value)
-        self.changed.bind_ortvalue_output(name, value)
+        for binding in self.by_session.values():
+            binding.bind_ortvalue_output(name, value)
 
 
 def rounded_session(path: Path, only_output_conv: bool, threads: int | None) -> Any:
@@ -125,7 +126,39 @@ def rounded_session(path: Path, only_output_conv: bool, threads: int | None) -> 
                                 providers=["CPUExecutionProvider"])
 
 
-def row_setup(row: str, engine: Path, threads: int | None):
+def int8_per_step_group(engine: Path, calib: Path, graph: str, groups: int,
+                        threads: int | None) -> list[Any]:
+    """One INT8 session per step of the export's sampler: the steps split into `groups` equal
+    ranges, each range's graph quantized on the calibration inputs recorded at its steps."""
+    import onnxruntime as ort
+
+    from vidm_rt.calibrate import load_calibration
+    from vidm_rt.export.int8 import QuantOptions, quantize_graph
+
+    manifest = load_manifest(engine)
+    steps = manifest["sampler"]["steps"]
+    samples = load_calibration(calib, graph)
+    with np.load(calib / f"{graph}.npz") as data:
+        sample_steps = data["step"]
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+    bounds = [round(j * steps / groups) for j in range(groups + 1)]
+    by_step = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for j, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+            work = Path(tmp) / str(j)
+            work.mkdir()
+            chosen = [x for x, s in zip(samples, sample_steps, strict=True) if lo <= s < hi]
+            quantize_graph(engine / manifest["graphs"][graph]["file"], work / "int8.onnx",
+                           chosen, QuantOptions(), work)
+            session = ort.InferenceSession(str(work / "int8.onnx"), sess_options=opts,
+                                           providers=["CPUExecutionProvider"])
+            by_step += [session] * (hi - lo)
+    return by_step
+
+
+def row_setup(row: str, engine: Path, calib: Path, threads: int | None):
     """setup(generator): applies the row's change to a generator of the FP32 graphs."""
     change, _, step_range = row.partition("@")
     kind, arg = change.split(":")
@@ -142,7 +175,8 @@ def row_setup(row: str, engine: Path, threads: int | None):
             sessions = gen.backend.sessions
             for g in ("content", "motion"):
                 if g in sessions and sessions[g] is not fp32_sessions[g]:
-                    sessions[g] = StepRange(fp32_sessions[g], sessions[g], lo, hi, steps)
+                    sessions[g] = StepSchedule([sessions[g] if lo <= i < hi else fp32_sessions[g]
+                                                for i in range(steps)])
 
     def change_sessions(gen: Any) -> None:
         sessions = gen.backend.sessions
@@ -163,6 +197,10 @@ def row_setup(row: str, engine: Path, threads: int | None):
             files = precision_files(manifest, kind, engine)
             mixed = OrtBackend(engine, {g: files[g] for g in targets}, "cpu", threads)
             sessions.update(mixed.sessions)
+        elif kind.startswith("int8x"):
+            for g in targets:
+                sessions[g] = StepSchedule(int8_per_step_group(
+                    engine, calib, g, int(kind[len("int8x"):]), threads))
         else:
             raise SystemExit(f"unknown row kind {kind!r} in {row!r}")
 
@@ -172,6 +210,8 @@ def row_setup(row: str, engine: Path, threads: int | None):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--engine", required=True, type=Path)
+    ap.add_argument("--calib", type=Path,
+                    help="calibration folder for int8xN rows (default: calibration/NAME)")
     ap.add_argument("--rows", default=DEFAULT_ROWS, help="comma-separated rows (see the top)")
     ap.add_argument("--videos", type=int, default=16)
     ap.add_argument("--frames", type=int, default=16)
@@ -186,11 +226,12 @@ def main() -> None:
             setup(gen)
         return generate_videos(gen, args.videos, args.frames, args.seed)
 
+    calib = args.calib or Path("calibration") / args.engine.name
     reference = videos()
     results = []
     print(f"{'row':24s} {'min dB':>7s} {'mean dB':>7s} {'frame 0':>7s} diverged (first frame)")
     for row in args.rows.split(","):
-        video = videos(row_setup(row, args.engine, args.threads))
+        video = videos(row_setup(row, args.engine, calib, args.threads))
         pooled = psnr_per_frame(video, reference)
         per_video = psnr_per_video(video, reference)
         diverged = diverged_videos(per_video)

@@ -104,11 +104,20 @@ class AllBindings:
             binding.bind_ortvalue_output(name, value)
 
 
+def cpu_session(model: str | bytes, threads: int | None) -> Any:
+    """An ONNX Runtime CPU session of a model file path or serialized model."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+    return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
+
+
 def rounded_session(path: Path, only_output_conv: bool, threads: int | None) -> Any:
     """An FP32 session of `path` with FP16-rounded weights: all but the output conv's, or only
     the output conv's."""
     import onnx
-    import onnxruntime as ort
     from onnx import numpy_helper
 
     model = onnx.load(str(path))
@@ -119,19 +128,13 @@ def rounded_session(path: Path, only_output_conv: bool, threads: int | None) -> 
         if array.dtype == np.float32 and (init.name in out_weights) == only_output_conv:
             half = array.astype(np.float16).astype(np.float32)
             init.CopyFrom(numpy_helper.from_array(half, init.name))
-    opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads = threads
-    return ort.InferenceSession(model.SerializeToString(), sess_options=opts,
-                                providers=["CPUExecutionProvider"])
+    return cpu_session(model.SerializeToString(), threads)
 
 
 def int8_per_step_group(engine: Path, calib: Path, graph: str, groups: int,
                         threads: int | None) -> list[Any]:
     """One INT8 session per step of the export's sampler: the steps split into `groups` equal
     ranges, each range's graph quantized on the calibration inputs recorded at its steps."""
-    import onnxruntime as ort
-
     from vidm_rt.calibrate import load_calibration
     from vidm_rt.export.int8 import QuantOptions, quantize_graph
 
@@ -140,9 +143,6 @@ def int8_per_step_group(engine: Path, calib: Path, graph: str, groups: int,
     samples = load_calibration(calib, graph)
     with np.load(calib / f"{graph}.npz") as data:
         sample_steps = data["step"]
-    opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads = threads
     bounds = [round(j * steps / groups) for j in range(groups + 1)]
     by_step = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -152,9 +152,7 @@ def int8_per_step_group(engine: Path, calib: Path, graph: str, groups: int,
             chosen = [x for x, s in zip(samples, sample_steps, strict=True) if lo <= s < hi]
             quantize_graph(engine / manifest["graphs"][graph]["file"], work / "int8.onnx",
                            chosen, QuantOptions(), work)
-            session = ort.InferenceSession(str(work / "int8.onnx"), sess_options=opts,
-                                           providers=["CPUExecutionProvider"])
-            by_step += [session] * (hi - lo)
+            by_step += [cpu_session(str(work / "int8.onnx"), threads)] * (hi - lo)
     return by_step
 
 

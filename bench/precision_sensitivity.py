@@ -11,6 +11,9 @@ same Philox noise, the export's sampler) with one change, on ONNX Runtime's CPU 
     weights16:G         FP32 arithmetic, weights of graph G (or "all") rounded to FP16, except
                         the output conv's (what the FP16 graph stores in FP16)
     weights16-out:G     FP32 arithmetic, only the output conv's weights rounded to FP16
+    weights8:G          FP32 arithmetic, the weights of the convs the INT8 graph quantizes
+                        rounded to its grid (symmetric INT8 per output channel): INT8's
+                        weight error without its activation error
     fp16:G, int8:G      the export's FP16 / INT8 graph for G, FP32 graphs for the rest
                         (G = all: the export's precision as `--precision` runs it)
     int8xN:G            INT8 graphs for G with ranges per group of steps: the steps split into
@@ -114,20 +117,43 @@ def cpu_session(model: str | bytes, threads: int | None) -> Any:
     return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
 
 
-def rounded_session(path: Path, only_output_conv: bool, threads: int | None) -> Any:
-    """An FP32 session of `path` with FP16-rounded weights: all but the output conv's, or only
-    the output conv's."""
+def fp16_grid(w: np.ndarray) -> np.ndarray:
+    return w.astype(np.float16).astype(np.float32)
+
+
+def int8_grid(w: np.ndarray) -> np.ndarray:
+    """Symmetric INT8 per output channel (axis 0), as the INT8 graphs store Conv weights."""
+    scale = np.abs(w).reshape(len(w), -1).max(axis=1) / 127
+    scale = np.where(scale > 0, scale, 1).reshape(-1, *([1] * (w.ndim - 1)))
+    return (np.clip(np.round(w / scale), -127, 127) * scale).astype(np.float32)
+
+
+def rounded_session(path: Path, kind: str, threads: int | None) -> Any:
+    """An FP32 session of `path` with some weights rounded (the rows' `kind`):
+    weights16 all but the output conv's to FP16, weights16-out only the output conv's,
+    weights8 those of the convs the INT8 graphs quantize, to their INT8 grid."""
     import onnx
     from onnx import numpy_helper
 
+    from vidm_rt.export.int8 import QuantOptions, node_groups
+
     model = onnx.load(str(path))
+    nodes = model.graph.node
     out_convs = output_convs(model)
-    out_weights = {x for n in model.graph.node if n.name in out_convs for x in n.input[1:]}
+    out_weights = {x for n in nodes if n.name in out_convs for x in n.input[1:]}
+    if kind == "weights8":
+        groups = node_groups(model)
+        kept = set().union(*(groups[g] for g in QuantOptions().exclude))
+        chosen = {n.input[1] for n in nodes if n.op_type == "Conv" and n.name not in kept}
+        grid = int8_grid
+    else:
+        chosen = {i.name for i in model.graph.initializer
+                  if (i.name in out_weights) == (kind == "weights16-out")}
+        grid = fp16_grid
     for init in model.graph.initializer:
         array = numpy_helper.to_array(init)
-        if array.dtype == np.float32 and (init.name in out_weights) == only_output_conv:
-            half = array.astype(np.float16).astype(np.float32)
-            init.CopyFrom(numpy_helper.from_array(half, init.name))
+        if array.dtype == np.float32 and init.name in chosen:
+            init.CopyFrom(numpy_helper.from_array(grid(array), init.name))
     return cpu_session(model.SerializeToString(), threads)
 
 
@@ -184,10 +210,10 @@ def row_setup(row: str, engine: Path, calib: Path, threads: int | None):
             for g in ("content", "motion"):
                 if g in sessions:
                     sessions[g] = NoisyEps(sessions[g], out, float(arg), rng)
-        elif kind in ("weights16", "weights16-out"):
+        elif kind in ("weights16", "weights16-out", "weights8"):
             files = precision_files(manifest, "fp32", engine)
             for g in targets:
-                sessions[g] = rounded_session(engine / files[g], kind == "weights16-out",
+                sessions[g] = rounded_session(engine / files[g], kind,
                                               threads)
         elif kind in ("fp16", "int8"):
             from vidm_rt.runtime.ort_backend import OrtBackend

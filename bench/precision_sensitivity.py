@@ -139,14 +139,13 @@ def rounded_session(path: Path, kind: str, threads: int | None) -> Any:
 
     model = onnx.load(str(path))
     nodes = model.graph.node
-    out_convs = output_convs(model)
-    out_weights = {x for n in nodes if n.name in out_convs for x in n.input[1:]}
     if kind == "weights8":
         groups = node_groups(model)
         kept = set().union(*(groups[g] for g in QuantOptions().exclude))
         chosen = {n.input[1] for n in nodes if n.op_type == "Conv" and n.name not in kept}
         grid = int8_grid
     else:
+        out_weights = {x for n in nodes if n.name in output_convs(model) for x in n.input[1:]}
         chosen = {i.name for i in model.graph.initializer
                   if (i.name in out_weights) == (kind == "weights16-out")}
         grid = fp16_grid
@@ -213,8 +212,7 @@ def row_setup(row: str, engine: Path, calib: Path, threads: int | None):
         elif kind in ("weights16", "weights16-out", "weights8"):
             files = precision_files(manifest, "fp32", engine)
             for g in targets:
-                sessions[g] = rounded_session(engine / files[g], kind,
-                                              threads)
+                sessions[g] = rounded_session(engine / files[g], kind, threads)
         elif kind in ("fp16", "int8"):
             from vidm_rt.runtime.ort_backend import OrtBackend
 

@@ -12,8 +12,10 @@ from vidm_rt.data import (
     MovingShapes,
     MovingShapesSpec,
     center_crop_resize,
+    draw_shapes,
     motion_batch,
     open_dataset,
+    render_shapes,
     sample_indices,
 )
 from vidm_rt.quality import check_shapes, label_components, shapes_stats
@@ -43,6 +45,18 @@ def test_moving_shapes_edges_are_antialiased() -> None:
         assert ((cover > 0.05) & (cover < 0.95)).any()
         area = cover.sum(axis=(1, 2))
         assert area.max() / area.min() < 1.03
+
+
+def test_first_frame_is_the_drawn_shapes_and_small_shifts_cost_quadratically() -> None:
+    spec = MovingShapesSpec(size=32, frames=4)
+    pos, _, radius, colours, square = draw_shapes(np.random.default_rng([5, 2]), spec)
+    frame = render_shapes(pos, radius, colours, square, 32)
+    assert np.array_equal(np.moveaxis(frame, -1, 0), MovingShapes(spec, seed=5).clip(2)[0])
+    # Edge pixels change in proportion to a sub-pixel shift, so the MSE grows with its square
+    # (bench/shift_psnr.py turns PSNR targets into shape-position tolerances on this basis).
+    mse = [((render_shapes(pos + d / 32, radius, colours, square, 32) - frame) ** 2).mean()
+           for d in (0.05, 0.1)]
+    assert 3.0 < mse[1] / mse[0] < 5.0
 
 
 def test_shapes_check_passes_real_and_fails_static_and_noise() -> None:

@@ -180,6 +180,40 @@ PALETTE = np.array(
 )
 
 
+def draw_shapes(rng: np.random.Generator, s: MovingShapesSpec) -> tuple[np.ndarray, ...]:
+    """A random first frame's shapes: pos (n, 2) x, y, vel (n, 2) per frame, radius (n,), all in
+    units of the image side; colours (n, 3) in [0, 1]; square (n,) bool (else a disc)."""
+    n = int(rng.integers(s.min_shapes, s.max_shapes + 1))
+    radius = rng.uniform(s.min_radius, s.max_radius, n)
+    pos = rng.uniform(radius, 1 - radius, (2, n)).T
+    angle = rng.uniform(0, 2 * np.pi, n)
+    speed = rng.uniform(s.min_speed, s.max_speed, n)
+    vel = np.stack([np.cos(angle), np.sin(angle)], axis=1) * speed[:, None]
+    colours = PALETTE[rng.choice(len(PALETTE), n, replace=False)]
+    square = rng.random(n) < 0.5
+    return pos, vel, radius, colours, square
+
+
+def render_shapes(pos: np.ndarray, radius: np.ndarray, colours: np.ndarray, square: np.ndarray,
+                  size: int) -> np.ndarray:
+    """draw_shapes' shapes at pos -> one anti-aliased frame, (size, size, 3) float32 in [-1, 1]
+    on a black background; later shapes are drawn over earlier ones."""
+    # Pixel centres in image units, so the rendering is resolution independent.
+    c = (np.arange(size) + 0.5) / size
+    yy, xx = np.meshgrid(c, c, indexing="ij")
+    frame = np.full((size, size, 3), -1.0, np.float32)
+    for j in range(len(radius)):
+        dx, dy = np.abs(xx - pos[j, 0]), np.abs(yy - pos[j, 1])
+        if square[j]:
+            outside = np.maximum(dx, dy) - radius[j] * 0.85
+        else:
+            outside = np.sqrt(dx**2 + dy**2) - radius[j]
+        # Signed distance in pixels -> pixel coverage (exact for an axis-aligned edge).
+        cover = np.clip(0.5 - outside * size, 0.0, 1.0)[..., None]
+        frame += cover * (colours[j] * 2 - 1 - frame)
+    return frame
+
+
 class MovingShapes(ClipDataset):
     """A seeded procedural dataset: clip i is a pure function of (seed, i), nothing on disk."""
 
@@ -198,28 +232,10 @@ class MovingShapes(ClipDataset):
             raise IndexError(index)
         s = self.spec
         rng = np.random.default_rng([self.seed, index])
-        n = int(rng.integers(s.min_shapes, s.max_shapes + 1))
-        radius = rng.uniform(s.min_radius, s.max_radius, n)
-        pos = rng.uniform(radius, 1 - radius, (2, n)).T          # (n, 2) x, y in [0, 1]
-        angle = rng.uniform(0, 2 * np.pi, n)
-        speed = rng.uniform(s.min_speed, s.max_speed, n)
-        vel = np.stack([np.cos(angle), np.sin(angle)], axis=1) * speed[:, None]
-        colours = PALETTE[rng.choice(len(PALETTE), n, replace=False)]
-        square = rng.random(n) < 0.5
-        # Pixel centres in image units, so the rendering is resolution independent.
-        c = (np.arange(s.size) + 0.5) / s.size
-        yy, xx = np.meshgrid(c, c, indexing="ij")
-        video = np.full((s.frames, s.size, s.size, 3), -1.0, np.float32)
+        pos, vel, radius, colours, square = draw_shapes(rng, s)
+        video = np.empty((s.frames, s.size, s.size, 3), np.float32)
         for f in range(s.frames):
-            for j in range(n):
-                dx, dy = np.abs(xx - pos[j, 0]), np.abs(yy - pos[j, 1])
-                if square[j]:
-                    outside = np.maximum(dx, dy) - radius[j] * 0.85
-                else:
-                    outside = np.sqrt(dx**2 + dy**2) - radius[j]
-                # Signed distance in pixels -> pixel coverage (exact for an axis-aligned edge).
-                cover = np.clip(0.5 - outside * s.size, 0.0, 1.0)[..., None]
-                video[f] += cover * (colours[j] * 2 - 1 - video[f])
+            video[f] = render_shapes(pos, radius, colours, square, s.size)
             pos = pos + vel
             # Bounce: reflect the position about the wall and flip that velocity component.
             for axis in range(2):

@@ -19,6 +19,8 @@ same Philox noise, the export's sampler) with one change, on ONNX Runtime's CPU 
     int8xN:G            INT8 graphs for G with ranges per group of steps: the steps split into
                         N equal groups, each group's graph quantized (the shipped QuantOptions)
                         on the calibration inputs of its own steps only (--calib)
+    backend:NAME        the FP32 model on another vidm-rt backend (torch: the PyTorch
+                        reference modules), the reference's own reproducibility
 G is a graph name, several joined by "+" (motion+flow), or "all".
 
 A row may end in @LO-HI: the change then applies to denoiser steps LO..HI-1 of every frame only
@@ -49,6 +51,7 @@ from vidm_rt.precision_quality import (
     precision_generator,
 )
 from vidm_rt.quality import psnr_per_frame, psnr_per_video
+from vidm_rt.runtime import VideoGenerator
 
 DEFAULT_ROWS = ("noise:1e-5,noise:1e-4,noise:3e-4,noise:1e-3,"
                 "weights16:content,weights16:motion,weights16:flow,weights16:all,"
@@ -242,10 +245,13 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
-    def videos(setup=None) -> np.ndarray:
-        gen = precision_generator(args.engine, "fp32", None, args.threads)
-        if setup is not None:
-            setup(gen)
+    def videos(row: str | None = None) -> np.ndarray:
+        if row is not None and row.startswith("backend:"):
+            gen = VideoGenerator(args.engine, backend=row.split(":")[1], threads=args.threads)
+        else:
+            gen = precision_generator(args.engine, "fp32", None, args.threads)
+            if row is not None:
+                row_setup(row, args.engine, calib, args.threads)(gen)
         return generate_videos(gen, args.videos, args.frames, args.seed)
 
     calib = args.calib or Path("calibration") / args.engine.name
@@ -253,7 +259,7 @@ def main() -> None:
     results = []
     print(f"{'row':24s} {'min dB':>7s} {'mean dB':>7s} {'frame 0':>7s} diverged (first frame)")
     for row in args.rows.split(","):
-        video = videos(row_setup(row, args.engine, calib, args.threads))
+        video = videos(row)
         pooled = psnr_per_frame(video, reference)
         per_video = psnr_per_video(video, reference)
         diverged = diverged_videos(per_video)

@@ -194,13 +194,22 @@ def draw_shapes(rng: np.random.Generator, s: MovingShapesSpec) -> tuple[np.ndarr
     return pos, vel, radius, colours, square
 
 
+@functools.lru_cache(maxsize=4)
+def _pixel_centres(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(yy, xx), each (size, size): pixel centres in image units, so the rendering is resolution
+    independent. Cached (read-only) because every frame of every clip uses them."""
+    c = (np.arange(size) + 0.5) / size
+    grid = np.meshgrid(c, c, indexing="ij")
+    for g in grid:
+        g.flags.writeable = False
+    return grid[0], grid[1]
+
+
 def render_shapes(pos: np.ndarray, radius: np.ndarray, colours: np.ndarray, square: np.ndarray,
                   size: int) -> np.ndarray:
     """draw_shapes' shapes at pos -> one anti-aliased frame, (size, size, 3) float32 in [-1, 1]
     on a black background; later shapes are drawn over earlier ones."""
-    # Pixel centres in image units, so the rendering is resolution independent.
-    c = (np.arange(size) + 0.5) / size
-    yy, xx = np.meshgrid(c, c, indexing="ij")
+    yy, xx = _pixel_centres(size)
     frame = np.full((size, size, 3), -1.0, np.float32)
     for j in range(len(radius)):
         dx, dy = np.abs(xx - pos[j, 0]), np.abs(yy - pos[j, 1])

@@ -10,11 +10,14 @@ import onnx
 import onnxruntime as ort
 import pytest
 from click.testing import CliRunner
+from onnx import TensorProto, helper, numpy_helper
 
 from vidm_rt.calibrate import motion_frame, quantize_export
 from vidm_rt.checkpoint import save_checkpoint
 from vidm_rt.cli import main
 from vidm_rt.export import ExportOptions, export_checkpoint
+from vidm_rt.export.fp16 import convert_to_fp16
+from vidm_rt.export.fp16_emulation import emulate_fp16
 from vidm_rt.export.graph_regions import input_convs, output_convs
 from vidm_rt.export.int8 import QuantOptions, node_groups
 from vidm_rt.manifest import ManifestError, load_manifest, sha256_file
@@ -53,8 +56,10 @@ def calibrated(exported, tmp_path_factory):
     return engine, calib
 
 
-def _run(path, feeds):
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+def _run(graph, feeds):
+    """Output 0 of the graph file or onnx.ModelProto `graph` on the CPU EP."""
+    source = graph.SerializeToString() if isinstance(graph, onnx.ModelProto) else str(graph)
+    session = ort.InferenceSession(source, providers=["CPUExecutionProvider"])
     return session.run(None, feeds)[0]
 
 
@@ -261,6 +266,7 @@ def test_cli_bad_inputs(exported, tmp_path) -> None:
           str(tmp_path / "q")], "vidm-rt calibrate"),
         (["quality", str(tmp_path / "none")], "no such engine directory"),
         (["bench", "--engine", str(exported), "--precision", "fp8"], "--precision"),
+        (["quality", str(exported), "--fp16-as", "gpu"], "--fp16-as"),
     ]
     for args, message in cases:
         result = runner.invoke(main, args)
@@ -278,6 +284,7 @@ def test_cli_quality_report(calibrated, tmp_path) -> None:
     assert result.exit_code == 0, result.output
     report = json.loads((out / "quality.json").read_text())
     assert report["deterministic_sampler"] and report["sampler"] == "ddim"
+    assert report["fp16_as"] == "engine"
     assert set(report["results"]) == {"fp32", "fp16", "int8"}
     for p in ("fp16", "int8"):
         row = report["results"][p]
@@ -325,3 +332,68 @@ def test_per_video_psnr_pools_to_the_per_frame_psnr() -> None:
     assert np.all(np.diff(per_video, axis=0) < 0)  # noisier video, lower PSNR
     pooled_mse = (4.0 * 10 ** (-per_video / 10)).mean(axis=0)
     np.testing.assert_allclose(psnr_per_frame(a, b), 10 * np.log10(4.0 / pooled_mse))
+
+def _half(a: np.ndarray) -> np.ndarray:
+    return a.astype(np.float16).astype(np.float32)
+
+
+def _small_graph(w: np.ndarray) -> onnx.ModelProto:
+    """y = sigmoid(x @ w + x) * x, every node in the FP16 region after convert_to_fp16."""
+    n = w.shape[0]
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["a"], name="matmul"),
+             helper.make_node("Add", ["a", "x"], ["b"], name="add"),
+             helper.make_node("Sigmoid", ["b"], ["c"], name="sigmoid"),
+             helper.make_node("Mul", ["c", "x"], ["y"], name="mul")]
+    graph = helper.make_graph(
+        nodes, "small", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, n])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, n])],
+        [numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+def test_emulation_rounds_every_fp16_tensor_as_numpy_does() -> None:
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((64, 64)).astype(np.float32) / 8
+    x = rng.standard_normal((4, 64)).astype(np.float32)
+    fp16 = convert_to_fp16(_small_graph(w))
+    emulated = emulate_fp16(fp16)
+    types = {i.elem_type for i in (v.type.tensor_type for v in emulated.graph.value_info)}
+    assert {i.data_type for i in emulated.graph.initializer} == {TensorProto.FLOAT}
+    # FP16 tensors remain only between the two Casts of a rounding.
+    halves = [v.name for v in emulated.graph.value_info
+              if v.type.tensor_type.elem_type == TensorProto.FLOAT16]
+    assert halves and all(name.endswith("__half") for name in halves) and TensorProto.FLOAT in types
+
+    xh = _half(x)
+    a = _half(xh @ _half(w))
+    b = _half(a + xh)
+    c = _half(1 / (1 + np.exp(-b.astype(np.float64)))).astype(np.float32)
+    want = _half(c * xh)
+    got = _run(emulated, {"x": x})
+    assert np.array_equal(got, _half(got))  # the output is an FP16 value
+    ulp = np.abs(want) * 2.0**-10
+    assert np.all(np.abs(got - want) <= ulp)  # at most one FP16 step (FP32 summation order)
+    assert np.mean(got == want) > 0.95
+    fp32 = _run(_small_graph(w), {"x": x})
+    assert np.abs(got - fp32).max() > 10 * np.abs(got - want).max()
+
+
+def test_emulating_an_fp32_graph_changes_nothing(exported) -> None:
+    rng = np.random.default_rng(1)
+    model = onnx.load(str(exported / "content.onnx"))
+    feeds = {"x_t": rng.standard_normal((1, 3, 32, 32), np.float32),
+             "t": np.array([500.0], np.float32)}
+    assert np.array_equal(_run(emulate_fp16(model), feeds), _run(model, feeds))
+
+
+def test_quality_runs_fp16_as_an_engine_or_as_onnxruntime(exported) -> None:
+    def video(precision: str, fp16_as: str = "engine") -> np.ndarray:
+        gen = precision_generator(exported, precision, None, None, fp16_as)
+        return generate_videos(gen, 1, 2, seed=0)
+
+    fp32, engine, onnxruntime = video("fp32"), video("fp16"), video("fp16", "onnxruntime")
+    assert not np.array_equal(engine, onnxruntime)
+    assert psnr_per_frame(engine, fp32).min() > 30
+    assert psnr_per_frame(onnxruntime, fp32).min() > 30

@@ -319,8 +319,10 @@ def gpu_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--threads", type=click.IntRange(1), help="CPU threads (default: all).")
 @click.option("--precision", type=PRECISION_CHOICE,
               help="onnxruntime: the export's graphs to run (fp32 default; fp16 comes with the "
-                   "export, int8 from `vidm-rt calibrate`); torch: fp16 = FP16 autocast on "
-                   "CUDA; tensorrt: the engine's (checked).")
+                   "export, int8 from `vidm-rt calibrate`; the CPU EP computes most FP16 ops in "
+                   "FP32 and rounds less than an FP16 engine, see `vidm-rt quality --fp16-as`); "
+                   "torch: fp16 = FP16 autocast on CUDA; "
+                   "tensorrt: the engine's (checked).")
 @gpu_options
 @user_errors
 def generate(engine: Path | None, backend: str, device: str, frames: int | None, seed: int,
@@ -463,12 +465,18 @@ PSNR_TARGETS = {"fp16": 35.0, "int8": 25.0}
               help="Also generate every motion frame from fp32's previous frames: the PSNR of "
                    "one autoregressive step, without the drift that builds up along the video "
                    "(the motion frames once more per precision).")
+@click.option("--fp16-as", type=click.Choice(["engine", "onnxruntime"]), default="engine",
+              show_default=True,
+              help="engine: round every FP16 tensor to FP16, as an FP16 engine (TensorRT) does; "
+                   "onnxruntime: run the FP16 graphs as ONNX Runtime's CPU EP does, which "
+                   "computes most FP16 ops in FP32 and skips their rounding (closer to fp32 "
+                   "than an FP16 engine). engine needs the onnx package.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Report folder: quality.json and psnr.png (default: quality/<export name>).")
 @user_errors
 def quality(engine: Path, precisions: str, videos: int, frames: int, seed: int,
             sampler: str | None, steps: int | None, threads: int | None, teacher_forced: bool,
-            out: Path | None) -> None:
+            fp16_as: str, out: Path | None) -> None:
     """PSNR per frame of fp16/int8 against fp32 on identical noise, and the shapes check.
 
     Every precision generates the same videos from the same noise; the PSNR of each frame
@@ -503,7 +511,7 @@ def quality(engine: Path, precisions: str, videos: int, frames: int, seed: int,
                            file=sys.stderr) as bar:
         report = compare_precisions(engine, wanted, videos, frames, seed, table, threads,
                                     on_step=lambda: bar.update(1),
-                                    teacher_forced=teacher_forced)
+                                    teacher_forced=teacher_forced, fp16_as=fp16_as)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:

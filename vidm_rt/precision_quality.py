@@ -14,6 +14,11 @@ the pooled PSNR is set by how many videos diverge, not by the typical video. Eac
 videos also get the moving-shapes statistics against real moving-shapes clips
 (`vidm_rt.quality.check_shapes`), which only mean something for a model trained on moving
 shapes.
+
+FP16 is measured as an FP16 engine computes it (`fp16_as="engine"`): ONNX Runtime's CPU EP
+computes most FP16 ops in FP32 and skips their rounding, so its own run of an FP16 graph is
+closer to FP32 than TensorRT's FP16 engine would be. `fp16_as="onnxruntime"` measures that run
+instead (export/fp16_emulation.py, bench/RESULTS.md 2026-11-25).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from .schedule import SamplerTable
 if TYPE_CHECKING:
     from .runtime import VideoGenerator
 
+FP16_AS = ("engine", "onnxruntime")
 # Below this PSNR vs FP32 a frame's shapes have moved, not only its pixel values changed: at
 # 32x32 one hard edge moved by a pixel already lands here.
 DIVERGED_DB = 30.0
@@ -42,12 +48,16 @@ def diverged_videos(per_video_psnr: np.ndarray, threshold: float = DIVERGED_DB) 
 
 
 def precision_generator(export_dir: Path, precision: str, table: SamplerTable | None,
-                        threads: int | None) -> VideoGenerator:
-    """The export's VideoGenerator on the graphs of `precision` (ONNX Runtime)."""
+                        threads: int | None, fp16_as: str = "engine") -> VideoGenerator:
+    """The export's VideoGenerator on the graphs of `precision` (ONNX Runtime); FP16 graphs
+    run as `fp16_as` says (see the module docstring)."""
     from .runtime import RuntimeOptions, VideoGenerator
 
-    return VideoGenerator(export_dir, options=RuntimeOptions(precision=precision), table=table,
-                          threads=threads)
+    if fp16_as not in FP16_AS:
+        raise ValueError(f"unknown fp16_as {fp16_as!r}: choose one of {', '.join(FP16_AS)}")
+    options = RuntimeOptions(precision=precision,
+                             emulate_fp16=precision == "fp16" and fp16_as == "engine")
+    return VideoGenerator(export_dir, options=options, table=table, threads=threads)
 
 
 def generate_videos(gen: VideoGenerator, videos: int, frames: int, seed: int,
@@ -84,7 +94,7 @@ def compare_precisions(export_dir: Path, precisions: list[str], videos: int, fra
                        seed: int = 0, table: SamplerTable | None = None,
                        threads: int | None = None,
                        on_step: Callable[[], None] | None = None,
-                       teacher_forced: bool = True) -> dict[str, Any]:
+                       teacher_forced: bool = True, fp16_as: str = "engine") -> dict[str, Any]:
     """The quality report: per precision, PSNR per frame vs FP32 and the shapes check; with
     `teacher_forced`, also the teacher-forced PSNR per frame (the motion frames once more)."""
     from .data import MovingShapes, MovingShapesSpec
@@ -104,11 +114,11 @@ def compare_precisions(export_dir: Path, precisions: list[str], videos: int, fra
         "export": str(export_dir), "preset": manifest["config"]["name"], "videos": videos,
         "frames": frames, "seed": seed, "sampler": table.sampler, "steps": table.steps,
         "deterministic_sampler": not table.uses_noise, "diverged_db": DIVERGED_DB,
-        "teacher_forced": teacher_forced, "results": {},
+        "teacher_forced": teacher_forced, "fp16_as": fp16_as, "results": {},
     }
     reference = None
     for p in ["fp32", *[q for q in precisions if q != "fp32"]]:
-        gen = precision_generator(export_dir, p, table, threads)
+        gen = precision_generator(export_dir, p, table, threads, fp16_as)
         video = generate_videos(gen, videos, frames, seed, on_step)
         row: dict[str, Any] = {"shapes": check_shapes(real, video).to_dict()}
         if reference is None:

@@ -16,8 +16,10 @@ A node runs in FP32 when it is
 Every other node runs in FP16; Casts are inserted where the two regions meet. Graph inputs and
 outputs stay FP32, so the runtime's buffers are FP32 whatever the precision.
 
-ONNX Runtime's CPU EP has few FP16 kernels: it runs such a graph by casting around the missing
-ones (slow, but numerically the FP16 graph). TensorRT runs it as a strongly typed network.
+TensorRT runs it as a strongly typed network. ONNX Runtime's CPU EP has few FP16 kernels: it
+runs the missing ones in FP32 and drops most of the rounding between them, so there the graph
+computes something between FP32 and FP16; export/fp16_emulation.py rewrites it to round every
+FP16 tensor, as an FP16 engine does, for measuring FP16 quality on the CPU.
 """
 
 from __future__ import annotations
@@ -54,7 +56,6 @@ def convert_to_fp16(model, conditioning_inputs: frozenset[str] = CONDITIONING_IN
                     keep_nodes: frozenset[str] = frozenset()):
     """A new onnx.ModelProto: `model` with its data path in FP16 (see the module docstring);
     the nodes named in `keep_nodes` stay FP32 too."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     floats = _float_tensors(model)
@@ -115,12 +116,21 @@ def convert_to_fp16(model, conditioning_inputs: frozenset[str] = CONDITIONING_IN
         nodes, g.name, list(g.input), list(g.output),
         [i for i in [*g.initializer, *new_inits] if i.name in used],
     )
-    converted = helper.make_model(graph, opset_imports=list(model.opset_import),
-                                  producer_name="vidm-rt fp16")
-    converted.ir_version = model.ir_version
-    converted = onnx.shape_inference.infer_shapes(converted, strict_mode=True)
-    onnx.checker.check_model(converted, full_check=True)
-    return converted
+    return checked_model(graph, model, "vidm-rt fp16")
+
+
+def checked_model(graph, source, producer: str):
+    """An onnx.ModelProto of `graph` with the opsets and IR version of the model `source`,
+    shape-inferred and passed by the full ONNX checker (raises if not)."""
+    import onnx
+    from onnx import helper
+
+    model = helper.make_model(graph, opset_imports=list(source.opset_import),
+                              producer_name=producer)
+    model.ir_version = source.ir_version
+    model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    onnx.checker.check_model(model, full_check=True)
+    return model
 
 
 def write_fp16_graph(src: Path, dst: Path) -> None:

@@ -42,11 +42,15 @@ class RuntimeOptions:
         tensorrt: must match the precision the engine was built with; None = the engine's.
     cuda_graphs: capture each frame once and replay it (tensorrt, torch on CUDA).
     zero_copy: tensorrt: host-visible buffers in mapped host memory (Jetson's shared DRAM).
+    emulate_fp16: onnxruntime: run each graph rewritten by vidm_rt.export.fp16_emulation, every
+        FP16 tensor rounded as an FP16 engine rounds it (the CPU EP skips most of that
+        rounding); needs the onnx package. For measuring FP16 quality, not for speed.
     """
 
     precision: str | None = None
     cuda_graphs: bool = True
     zero_copy: bool = False
+    emulate_fp16: bool = False
 
 
 def make_backend(name: str, engine_dir: Path, manifest: dict[str, Any], device: str,
@@ -64,7 +68,7 @@ def make_backend(name: str, engine_dir: Path, manifest: dict[str, Any], device: 
         from .ort_backend import OrtBackend
 
         files = precision_files(manifest, options.precision or "fp32", engine_dir)
-        return OrtBackend(engine_dir, files, device, threads)
+        return OrtBackend(engine_dir, files, device, threads, options.emulate_fp16)
     if name == "torch":
         try:
             from .torch_backend import TorchBackend

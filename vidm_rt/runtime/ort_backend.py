@@ -23,8 +23,9 @@ class OrtBackend:
     can_capture = False
 
     def __init__(self, engine_dir: Path, files: dict[str, str], device: str = "cpu",
-                 threads: int | None = None) -> None:
-        """`files` maps each graph to its file in `engine_dir` (one precision's graphs)."""
+                 threads: int | None = None, emulate_fp16: bool = False) -> None:
+        """`files` maps each graph to its file in `engine_dir` (one precision's graphs);
+        `emulate_fp16` runs each through vidm_rt.export.fp16_emulation."""
         try:
             import onnxruntime as ort
         except ImportError:
@@ -48,8 +49,9 @@ class OrtBackend:
         if threads:
             opts.intra_op_num_threads = threads
         self.sessions = {
-            graph: ort.InferenceSession(str(engine_dir / file), sess_options=opts,
-                                        providers=providers)
+            graph: ort.InferenceSession(
+                _emulated_fp16(engine_dir / file) if emulate_fp16 else str(engine_dir / file),
+                sess_options=opts, providers=providers)
             for graph, file in files.items()
         }
         self.arrays: dict[str, np.ndarray] = {}
@@ -137,3 +139,15 @@ class OrtBackend:
             first = value[0] if isinstance(value, list) else value
             out[name] = first.data_ptr()
         return out
+
+
+def _emulated_fp16(path: Path) -> bytes:
+    """The graph file `path` rewritten to round every FP16 tensor (export/fp16_emulation.py)."""
+    try:
+        import onnx
+    except ImportError:
+        raise ValueError("emulating an FP16 engine rewrites the graphs with the onnx package: "
+                         "pip install onnx (or run the FP16 graphs as ONNX Runtime does)") from None
+    from ..export.fp16_emulation import emulate_fp16
+
+    return emulate_fp16(onnx.load(str(path))).SerializeToString()

@@ -1,0 +1,82 @@
+"""FP16 graphs as an FP16 engine computes them, for ONNX Runtime's CPU EP.
+
+The CPU EP has no FP16 kernel for most ops (Conv, Add, Mul, Sigmoid, ...). It runs such a node
+in FP32 between inserted Casts, and then drops the Cast pairs it inserted, our own Casts into
+the FP16 region included where they meet one of its own. So most FP16 tensors of an FP16 graph
+are never rounded to FP16 there: in the bundled model's content graph, only the inputs of the
+Reshape and Concat nodes (which do have FP16 kernels) are. Measured against FP32 that is an FP16
+engine with part of its rounding left out (bench/RESULTS.md, 2026-11-26).
+
+`emulate_fp16` rewrites an FP16 graph into an FP32 one that rounds where an FP16 engine rounds:
+every FP16 tensor of the original is computed in FP32 and passed through Cast(FP16) ->
+Cast(FP32), which ONNX Runtime keeps (a pair it did not insert is a real rounding). FP16
+initializers become their exact FP32 values. Ops that only move data (Reshape, Concat, ...)
+are not rounded again: their inputs already are. This is what an engine computes when each op
+rounds its FP32 result to FP16 (TensorRT's FP16 convolutions accumulate in FP32); an engine that
+fuses ops keeps some intermediates in FP32 and rounds less, so the emulation errs, if at all,
+on the side of more FP16 error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .fp16 import checked_model
+
+# Ops whose FP16 outputs are their inputs' values rearranged: nothing new to round.
+DATA_MOVEMENT_OPS = frozenset({"Reshape", "Concat", "Split", "Unsqueeze", "Squeeze", "Transpose",
+                               "Slice", "Identity", "Flatten", "Gather", "Expand"})
+
+
+def emulate_fp16(model: Any) -> Any:
+    """A new onnx.ModelProto: the FP16 graph `model` in FP32 arithmetic with every FP16 tensor
+    rounded to FP16 (see the module docstring). Inputs, outputs and node names are unchanged."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    g = inferred.graph
+    dtype = {v.name: v.type.tensor_type.elem_type for v in [*g.input, *g.value_info, *g.output]}
+    dtype |= {i.name: i.data_type for i in g.initializer}
+
+    initializers = []
+    for init in g.initializer:
+        if init.data_type == TensorProto.FLOAT16:
+            exact = numpy_helper.to_array(init).astype("float32")
+            init = numpy_helper.from_array(exact, init.name)
+        initializers.append(init)
+
+    nodes = []
+    for node in g.node:
+        if node.op_type == "Cast":
+            src = dtype.get(node.input[0])
+            to = next(a.i for a in node.attribute if a.name == "to")
+            if to == TensorProto.FLOAT16 and src == TensorProto.FLOAT:
+                nodes += _rounding(node.input[0], node.output[0], node.name)
+                continue
+            if to == TensorProto.FLOAT and src == TensorProto.FLOAT16:
+                nodes.append(helper.make_node("Identity", list(node.input), list(node.output),
+                                              name=node.name))
+                continue
+        fp16_outputs = [y for y in node.output if dtype.get(y) == TensorProto.FLOAT16]
+        if not fp16_outputs or node.op_type in DATA_MOVEMENT_OPS:
+            nodes.append(node)
+            continue
+        raw = {y: f"{y}__fp32" for y in fp16_outputs}
+        node.output[:] = [raw.get(y, y) for y in node.output]
+        nodes.append(node)
+        for y in fp16_outputs:
+            nodes += _rounding(raw[y], y, f"{node.name}__round_{y}")
+
+    graph = helper.make_graph(nodes, g.name, list(model.graph.input), list(model.graph.output),
+                              initializers)
+    return checked_model(graph, model, "vidm-rt fp16 emulation")
+
+
+def _rounding(src: str, dst: str, name: str) -> list[Any]:
+    """Cast(FP16) -> Cast(FP32) from `src` to `dst`: `src` rounded to the nearest FP16 value."""
+    from onnx import TensorProto, helper
+
+    half = f"{dst}__half"
+    return [helper.make_node("Cast", [src], [half], to=TensorProto.FLOAT16, name=f"{name}_to16"),
+            helper.make_node("Cast", [half], [dst], to=TensorProto.FLOAT, name=f"{name}_to32")]

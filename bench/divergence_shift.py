@@ -20,7 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from vidm_rt.bench import write_report
-from vidm_rt.precision_quality import DIVERGED_DB, generate_videos, precision_generator
+from vidm_rt.precision_quality import (
+    DIVERGED_DB,
+    FP16_AS,
+    generate_videos,
+    precision_generator,
+)
 from vidm_rt.quality import blobs, default_min_area, psnr_per_video
 
 
@@ -38,6 +43,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--engine", required=True, type=Path)
     ap.add_argument("--precision", default="fp16")
+    ap.add_argument("--fp16-as", choices=FP16_AS, default="engine",
+                    help="as `vidm-rt quality --fp16-as` (onnxruntime: the runs before 2026-11-25)")
     ap.add_argument("--videos", type=int, default=16)
     ap.add_argument("--frames", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
@@ -45,7 +52,8 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
-    video = {p: generate_videos(precision_generator(args.engine, p, None, args.threads),
+    video = {p: generate_videos(precision_generator(args.engine, p, None, args.threads,
+                                                    args.fp16_as),
                                 args.videos, args.frames, args.seed)
              for p in ("fp32", args.precision)}
     ref, low = video["fp32"], video[args.precision]
@@ -67,8 +75,9 @@ def main() -> None:
                   f"{shift:>8s}", flush=True)
     if args.json:
         write_report(args.json, args.threads, {
-            "engine": str(args.engine), "precision": args.precision, "videos": args.videos,
-            "frames": args.frames, "seed": args.seed, "diverged_db": DIVERGED_DB,
+            "engine": str(args.engine), "precision": args.precision, "fp16_as": args.fp16_as,
+            "videos": args.videos, "frames": args.frames, "seed": args.seed,
+            "diverged_db": DIVERGED_DB,
             "rows": rows})
 
 

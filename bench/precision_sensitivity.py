@@ -15,7 +15,9 @@ same Philox noise, the export's sampler) with one change, on ONNX Runtime's CPU 
                         rounded to its grid (symmetric INT8 per output channel): INT8's
                         weight error without its activation error
     fp16:G, int8:G      the export's FP16 / INT8 graph for G, FP32 graphs for the rest
-                        (G = all: the export's precision as `--precision` runs it)
+                        (G = all: the export's precision as `--precision` runs it); FP16 as
+                        --fp16-as says, as in `vidm-rt quality` (the runs recorded before
+                        2026-11-25 ran it as onnxruntime does)
     int8xN:G            INT8 graphs for G with ranges per group of steps: the steps split into
                         N equal groups, each group's graph quantized (the shipped QuantOptions)
                         on the calibration inputs of its own steps only (--calib)
@@ -41,11 +43,12 @@ from typing import Any
 
 import numpy as np
 
-from vidm_rt.bench import write_report
+from vidm_rt.bench import cpu_session, write_report
 from vidm_rt.export.graph_regions import output_convs
 from vidm_rt.manifest import load_manifest, precision_files
 from vidm_rt.precision_quality import (
     DIVERGED_DB,
+    FP16_AS,
     diverged_videos,
     generate_videos,
     precision_generator,
@@ -108,16 +111,6 @@ class AllBindings:
     def bind_ortvalue_output(self, name: str, value: Any) -> None:
         for binding in self.by_session.values():
             binding.bind_ortvalue_output(name, value)
-
-
-def cpu_session(model: str | bytes, threads: int | None) -> Any:
-    """An ONNX Runtime CPU session of a model file path or serialized model."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads = threads
-    return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
 
 
 def fp16_grid(w: np.ndarray) -> np.ndarray:
@@ -184,7 +177,7 @@ def int8_per_step_group(engine: Path, calib: Path, graph: str, groups: int,
     return by_step
 
 
-def row_setup(row: str, engine: Path, calib: Path, threads: int | None):
+def row_setup(row: str, engine: Path, calib: Path, threads: int | None, fp16_as: str):
     """setup(generator): applies the row's change to a generator of the FP32 graphs."""
     change, _, step_range = row.partition("@")
     kind, arg = change.split(":")
@@ -220,7 +213,8 @@ def row_setup(row: str, engine: Path, calib: Path, threads: int | None):
             from vidm_rt.runtime.ort_backend import OrtBackend
 
             files = precision_files(manifest, kind, engine)
-            mixed = OrtBackend(engine, {g: files[g] for g in targets}, "cpu", threads)
+            mixed = OrtBackend(engine, {g: files[g] for g in targets}, "cpu", threads,
+                               emulate_fp16=kind == "fp16" and fp16_as == "engine")
             sessions.update(mixed.sessions)
         elif kind.startswith("int8x"):
             for g in targets:
@@ -238,6 +232,8 @@ def main() -> None:
     ap.add_argument("--calib", type=Path,
                     help="calibration folder for int8xN rows (default: calibration/NAME)")
     ap.add_argument("--rows", default=DEFAULT_ROWS, help="comma-separated rows (see the top)")
+    ap.add_argument("--fp16-as", choices=FP16_AS, default="engine",
+                    help="how fp16 rows run, as `vidm-rt quality --fp16-as`")
     ap.add_argument("--videos", type=int, default=16)
     ap.add_argument("--frames", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
@@ -251,7 +247,7 @@ def main() -> None:
         else:
             gen = precision_generator(args.engine, "fp32", None, args.threads)
             if row is not None:
-                row_setup(row, args.engine, calib, args.threads)(gen)
+                row_setup(row, args.engine, calib, args.threads, args.fp16_as)(gen)
         return generate_videos(gen, args.videos, args.frames, args.seed)
 
     calib = args.calib or Path("calibration") / args.engine.name
@@ -274,7 +270,8 @@ def main() -> None:
     if args.json:
         write_report(args.json, args.threads, {
             "engine": str(args.engine), "videos": args.videos, "frames": args.frames,
-            "seed": args.seed, "diverged_db": DIVERGED_DB, "results": results})
+            "seed": args.seed, "fp16_as": args.fp16_as, "diverged_db": DIVERGED_DB,
+            "results": results})
 
 
 if __name__ == "__main__":

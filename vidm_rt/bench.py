@@ -65,6 +65,19 @@ def machine_info(threads: int | None, gpu: str | None = None) -> dict[str, Any]:
             "python": platform.python_version()}
 
 
+def cpu_session(model: str | bytes, threads: int | None, optimize: bool = True) -> Any:
+    """An ONNX Runtime CPU session of a model file path or serialized model (bench scripts);
+    `optimize=False` runs every node as written (no fusion, no graph rewrites)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    if not optimize:
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    if threads:
+        opts.intra_op_num_threads = threads
+    return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
+
+
 def write_report(path: Path, threads: int | None, fields: dict[str, Any]) -> None:
     """A bench script's JSON: the machine and date, then `fields`; written under a temporary
     name and renamed, so an interrupted run leaves no half-written file."""

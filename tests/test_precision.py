@@ -295,6 +295,7 @@ def test_cli_quality_report(calibrated, tmp_path) -> None:
         assert len(forced) == 3 and forced[0] == row["psnr_per_frame"][0]  # same content frame
         assert row["teacher_forced_min_psnr"] == min(forced) > 10
     assert "diverged" in result.output and "tf min dB" in result.output
+    assert "as an FP16 engine computes it" in result.output
     assert "passed" in report["results"]["int8"]["shapes"]
     from PIL import Image
 

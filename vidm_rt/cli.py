@@ -540,6 +540,10 @@ def quality(engine: Path, precisions: str, videos: int, frames: int, seed: int,
                    f"{'passed' if s['passed'] else 'failed'}")
     click.echo(f"diverged: videos whose PSNR vs fp32 fell below {report['diverged_db']:.0f} dB "
                "on some frame (its shapes moved, not a noisier copy)")
+    if "fp16" in report["results"]:
+        click.echo("fp16: every FP16 tensor rounded, as an FP16 engine computes it"
+                   if fp16_as == "engine" else
+                   "fp16: as ONNX Runtime's CPU EP runs the graph (most FP16 ops unrounded)")
     if teacher_forced:
         click.echo("tf: teacher-forced, every motion frame from fp32's previous frames "
                    "(the precision's own error per frame)")

@@ -156,14 +156,13 @@ def int8_per_step_group(engine: Path, calib: Path, graph: str, groups: int,
                         threads: int | None) -> list[Any]:
     """One INT8 session per step of the export's sampler: the steps split into `groups` equal
     ranges, each range's graph quantized on the calibration inputs recorded at its steps."""
-    from vidm_rt.calibrate import load_calibration
+    from vidm_rt.calibrate import calibration_steps, load_calibration
     from vidm_rt.export.int8 import QuantOptions, quantize_graph
 
     manifest = load_manifest(engine)
     steps = manifest["sampler"]["steps"]
     samples = load_calibration(calib, graph)
-    with np.load(calib / f"{graph}.npz") as data:
-        sample_steps = data["step"]
+    sample_steps = calibration_steps(calib, graph)
     bounds = [round(j * steps / groups) for j in range(groups + 1)]
     by_step = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from vidm_rt.bench import cpu_session, write_report
-from vidm_rt.calibrate import load_calibration
+from vidm_rt.calibrate import calibration_steps, load_calibration
 from vidm_rt.export.fp16 import convert_to_fp16
 from vidm_rt.export.fp16_emulation import emulate_fp16
 from vidm_rt.manifest import load_manifest, precision_files
@@ -78,8 +78,7 @@ def main() -> None:
     print(f"{'graph':7s} {'row':34s} {'median':>8s} {'p90':>8s} {'max':>8s}   median at steps")
     for graph in args.graphs.split(","):
         feeds = load_calibration(calib, graph)
-        with np.load(calib / f"{graph}.npz") as data:
-            steps = data["step"]
+        steps = calibration_steps(calib, graph)
         fp32_path = str(args.engine / fp32_files[graph])
         fp32_session = cpu_session(fp32_path, args.threads)
         reference = np.stack([fp32_session.run(None, f)[0] for f in feeds])

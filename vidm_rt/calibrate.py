@@ -107,6 +107,12 @@ def load_calibration(calib_dir: Path, graph: str) -> list[dict[str, np.ndarray]]
     return [{n: arrays[n][i] for n in names} for i in range(count)]
 
 
+def calibration_steps(calib_dir: Path, graph: str) -> np.ndarray:
+    """The sampler step at which each of load_calibration's inputs was recorded."""
+    with np.load(Path(calib_dir) / f"{graph}.npz") as data:
+        return data["step"]
+
+
 def quantize_export(export_dir: Path, calib_dir: Path, options: QuantOptions | None = None,
                     say: Callable[[str], None] = lambda _msg: None) -> dict[str, str]:
     """Write <graph>.int8.onnx for each recorded denoiser and register "int8" in the manifest."""

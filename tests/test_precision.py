@@ -398,3 +398,63 @@ def test_quality_runs_fp16_as_an_engine_or_as_onnxruntime(exported) -> None:
     assert not np.array_equal(engine, onnxruntime)
     assert psnr_per_frame(engine, fp32).min() > 30
     assert psnr_per_frame(onnxruntime, fp32).min() > 30
+
+
+def test_motion_only_export_calibrates_and_compares_from_given_first_frames(tiny_models,
+                                                                           tmp_path) -> None:
+    # Like the released checkpoint: no content model, so the images to start from are given.
+    cfg, _, motion = tiny_models
+    ckpt = save_checkpoint(tmp_path / "m.safetensors", cfg, motion=motion)
+    engine, _ = export_checkpoint(ckpt, ExportOptions(name="m", out_dir=tmp_path, batch=2,
+                                                      sampler="ddim", steps=STEPS, frames=FRAMES))
+    firsts = np.random.default_rng(3).uniform(-1, 1, (3, 3, 32, 32)).astype(np.float32)
+    np.save(tmp_path / "firsts.npy", firsts)
+    runner, calib = CliRunner(), tmp_path / "calibration"
+    result = runner.invoke(main, ["calibrate", str(engine), "--videos", "2", "--out", str(calib)])
+    assert result.exit_code == 2 and "--first-frames" in result.output, result.output
+    assert not calib.exists() and "int8" not in load_manifest(engine)["precisions"]
+
+    result = runner.invoke(main, ["calibrate", str(engine), "--videos", "2", "--out", str(calib),
+                                  "--first-frames", str(tmp_path / "firsts.npy")])
+    assert result.exit_code == 0, result.output
+    assert "3 images for 4 videos" in result.output  # two runs of batch 2
+    info = json.loads((calib / "calibration.json").read_text())
+    assert info["first_frames"] == 3 and set(info["samples"]) == {"motion"}
+    assert info["samples"]["motion"]["per_step"] == [2] * STEPS
+    with np.load(calib / "motion.npz") as data:
+        # run r records videos 2r, 2r + 1, which start from images (2r, 2r + 1) mod 3
+        for x_first, run in zip(data["x_first"], data["run"], strict=True):
+            np.testing.assert_array_equal(x_first, firsts[[2 * run % 3, (2 * run + 1) % 3]])
+    int8 = load_manifest(engine)["precisions"]["int8"]
+    assert int8["motion"]["file"] == "motion.int8.onnx" and "content" not in int8
+
+    # generate takes the same images: video b of the batch starts from image b
+    result = runner.invoke(main, ["generate", "--engine", str(engine), "--precision", "int8",
+                                  "--frames", "2", "--first-frames", str(tmp_path / "firsts.npy"),
+                                  "--out", str(tmp_path / "v.npy")])
+    assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(np.load(tmp_path / "v.npy")[:, 0], firsts[:2])
+
+    out = tmp_path / "quality"
+    result = runner.invoke(main, ["quality", str(engine), "--videos", "3", "--frames", "3",
+                                  "--first-frames", str(tmp_path / "firsts.npy"),
+                                  "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "no moving-shapes check" in result.output and "passed" not in result.output
+    report = json.loads((out / "quality.json").read_text())
+    assert report["first_frames"] == 3
+    for p in ("fp16", "int8"):
+        row = report["results"][p]
+        assert row["shapes"] is None
+        assert row["psnr_per_frame"][0] > 200  # the given images, identical in every precision
+        assert row["min_psnr"] == min(row["psnr_per_frame"][1:]) > 10
+        assert row["teacher_forced_min_psnr"] == min(row["teacher_forced_psnr_per_frame"][1:])
+
+
+def test_calibrating_a_content_model_refuses_given_first_frames(exported, tmp_path) -> None:
+    np.save(tmp_path / "first.npy", np.zeros((3, 32, 32), np.float32))
+    result = CliRunner().invoke(main, ["calibrate", str(exported), "--videos", "1",
+                                       "--first-frames", str(tmp_path / "first.npy"),
+                                       "--out", str(tmp_path / "calib")])
+    assert result.exit_code == 2 and "leave out the first frames" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "calib").exists()

@@ -8,7 +8,15 @@ import zlib
 import numpy as np
 import pytest
 
-from vidm_rt.video import output_kind, png_bytes, read_image, to_uint8, write_video
+from vidm_rt.video import (
+    first_frames_for,
+    output_kind,
+    png_bytes,
+    read_image,
+    read_images,
+    to_uint8,
+    write_video,
+)
 
 
 def decode_png(data: bytes) -> np.ndarray:
@@ -63,3 +71,33 @@ def test_bad_outputs_and_images(tmp_path) -> None:
     assert read_image(tmp_path / "img.npy", 16).shape == (3, 16, 16)
     with pytest.raises(ValueError, match="no such image"):
         read_image(tmp_path / "nope.png", 32)
+
+
+def test_read_images_from_a_folder_a_stack_or_one_image(tmp_path) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (3, 16, 16, 3), dtype=np.uint8)
+    folder = tmp_path / "firsts"
+    folder.mkdir()
+    for i, name in enumerate(["b.png", "a.png", "c.png"]):
+        Image.fromarray(pixels[i]).save(folder / name)
+    (folder / "notes.txt").write_text("not an image")
+    images = read_images(folder, 16)
+    assert images.shape == (3, 3, 16, 16) and images.dtype == np.float32
+    # name order: a.png (pixels[1]) first
+    np.testing.assert_array_equal(to_uint8(images), pixels[[1, 0, 2]])
+    stack = rng.uniform(-1, 1, (5, 3, 16, 16)).astype(np.float32)
+    np.save(tmp_path / "stack.npy", stack)
+    np.testing.assert_array_equal(read_images(tmp_path / "stack.npy", 16), stack)
+    assert read_images(folder / "a.png", 16).shape == (1, 3, 16, 16)
+    # video v starts from image v mod N
+    np.testing.assert_array_equal(first_frames_for(stack, 4, 3), stack[[4, 0, 1]])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="no images in this folder"):
+        read_images(empty, 16)
+    with pytest.raises(ValueError, match=r"needs \(N, 3, 32, 32\)"):
+        read_images(tmp_path / "stack.npy", 32)
+    with pytest.raises(ValueError, match="no such image"):
+        read_images(tmp_path / "nope.png", 16)

@@ -5,11 +5,14 @@ batch of videos each) and keeps, for every denoiser and every step, one input se
     content   every step of frame 0
     motion    at step i of run v, frame 1 + (v + i) mod (frames - 1)
 so each step has exactly `videos` samples and the motion samples cover the frames evenly
-across steps (frame position enters the motion model through PGN, like the step).
+across steps (frame position enters the motion model through PGN, like the step). An export
+without a content model (image-to-video, like the released checkpoint) records its motion inputs
+from given first frames: video v starts from image v mod N (vidm_rt.video.first_frames_for).
 
     calibration/<name>/
         calibration.json   what was recorded: export, sha256 of the FP32 graphs, seed, videos,
-                           frames, steps, and the sample count of every (denoiser, step)
+                           frames, steps, the number of given first frames, and the sample
+                           count of every (denoiser, step)
         content.npz        per graph input an array (count, *shape), plus step, frame, run
         motion.npz
 
@@ -43,9 +46,14 @@ def motion_frame(run: int, step: int, frames: int) -> int:
 
 def record_calibration(export_dir: Path, out_dir: Path, videos: int, seed: int = 0,
                        frames: int | None = None,
-                       on_step: Callable[[], None] | None = None) -> dict[str, Any]:
-    """Run the FP32 sampler and write the recorded inputs to `out_dir` (replaced atomically)."""
+                       on_step: Callable[[], None] | None = None,
+                       first_frames: np.ndarray | None = None) -> dict[str, Any]:
+    """Run the FP32 sampler and write the recorded inputs to `out_dir` (replaced atomically).
+
+    `first_frames` (N, C, H, W): frame 0 of the videos, for an export without a content model.
+    """
     from .runtime import VideoGenerator
+    from .video import first_frames_for
 
     export_dir, out_dir = Path(export_dir), Path(out_dir)
     recorded: dict[str, list[tuple[int, int, int, dict[str, np.ndarray]]]] = {}
@@ -59,9 +67,13 @@ def record_calibration(export_dir: Path, out_dir: Path, videos: int, seed: int =
             recorded.setdefault(graph, []).append((step, frame, state["run"], inputs))
 
     gen = VideoGenerator(export_dir, observer=observe)
-    if not gen.has_content:
-        raise ManifestError(f"{export_dir}: has no content model to draw first frames from; "
-                            "calibrating motion-only exports is not supported yet")
+    if gen.has_content and first_frames is not None:
+        # Its content graph gets INT8 too, and needs inputs recorded from its own sampling.
+        raise ValueError(f"{export_dir}: has a content model, which makes the first frames it is "
+                         "calibrated on: leave out the first frames")
+    if not gen.has_content and first_frames is None:
+        raise ManifestError(f"{export_dir}: has no content model (image-to-video): give images "
+                            "to start the videos from (--first-frames)")
     frames = frames or gen.default_frames
     if frames < 2:
         raise ValueError("calibration needs at least 2 frames per video (one motion frame)")
@@ -69,7 +81,10 @@ def record_calibration(export_dir: Path, out_dir: Path, videos: int, seed: int =
         raise ValueError("calibration needs at least 1 video")
     for run in range(videos):
         state["run"], state["calls"] = run, {}
-        for _ in gen.generate(frames, seed=seed, first_video=run * gen.batch, on_step=on_step):
+        first = (None if first_frames is None
+                 else first_frames_for(first_frames, run * gen.batch, gen.batch))
+        for _ in gen.generate(frames, seed=seed, first_video=run * gen.batch, first_frame=first,
+                              on_step=on_step):
             pass
 
     steps = gen.table.steps
@@ -77,6 +92,7 @@ def record_calibration(export_dir: Path, out_dir: Path, videos: int, seed: int =
     info = {
         "export": manifest["name"], "videos": videos, "batch": gen.batch, "seed": seed,
         "frames": frames, "steps": steps, "sampler": gen.table.sampler,
+        "first_frames": None if first_frames is None else len(first_frames),
         "fp32_graphs": {g: manifest["files"][manifest["graphs"][g]["file"]] for g in recorded},
         "samples": {g: {"count": len(rows),
                         "per_step": np.bincount([r[0] for r in rows], minlength=steps).tolist()}

@@ -32,6 +32,16 @@ def precision_list(value: str) -> list[str]:
     return wanted
 
 
+def first_frame_option(note: str = "") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--first-frame (also spelled --first-frames): the images image-to-video starts from."""
+    return click.option(
+        "--first-frame", "--first-frames", "first_frame", type=click.Path(path_type=Path),
+        help="Image-to-video: start the videos from images instead of the content model "
+             "(required for a model without one, like the released checkpoint). One image "
+             "(PNG/JPEG, or .npy (3, H, W) in [-1, 1]), a folder of them, or a .npy stack "
+             f"(N, 3, H, W); video v starts from image v mod N.{note}")
+
+
 def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn the package's user-facing errors into one line and exit status 2, no traceback."""
 
@@ -92,9 +102,7 @@ def main() -> None:
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**64 - 1))
 @click.option("--batch", default=1, show_default=True, type=click.IntRange(1),
               help="Videos generated together.")
-@click.option("--first-frame", type=click.Path(dir_okay=False, path_type=Path),
-              help="Use this image (PNG/JPEG, or .npy (3,H,W) in [-1,1]) as frame 0 "
-                   "(image-to-video); required for checkpoints without a content model.")
+@first_frame_option()
 @click.option("--reference-loop", is_flag=True,
               help="Recompute the flow at every step, as the original implementation does.")
 @click.option("--train-frames", type=click.IntRange(2),
@@ -115,7 +123,7 @@ def sample(ckpt: Path | None, preset: str | None, frames: int, sampler: str, ste
     from .models import ContentModel, MotionModel
     from .reference import sample_video
     from .schedule import sampler_table
-    from .video import output_kind, read_image, write_video
+    from .video import first_frames_for, output_kind, read_images, write_video
 
     output_kind(out)  # reject an unknown format before any work
     if preset is not None:
@@ -132,7 +140,8 @@ def sample(ckpt: Path | None, preset: str | None, frames: int, sampler: str, ste
             raise ValueError(f"{ckpt}: the checkpoint has no motion model")
     first = None
     if first_frame is not None:
-        first = torch.from_numpy(read_image(first_frame, cfg.image_size))[None]
+        first = torch.from_numpy(first_frames_for(read_images(first_frame, cfg.image_size),
+                                                  0, batch))
     table = sampler_table(sampler, steps, eta=eta)
     frames_out = []
     stream = sample_video(motion, table, frames, content=content, first_frame=first, seed=seed,
@@ -311,8 +320,7 @@ def gpu_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**64 - 1))
 @click.option("--batch", type=click.IntRange(1),
               help="Videos per run; must match the engine's (default: the engine's).")
-@click.option("--first-frame", type=click.Path(dir_okay=False, path_type=Path),
-              help="Image (PNG/JPEG or .npy) to use as frame 0 (image-to-video).")
+@first_frame_option()
 @click.option("--out", default="video.gif", show_default=True, type=click.Path(path_type=Path),
               help="video.mp4, video.gif, video.npy or a folder/ of PNG frames.")
 @click.option("--fps", default=8.0, show_default=True, type=click.FloatRange(min=0.1))
@@ -333,7 +341,7 @@ def generate(engine: Path | None, backend: str, device: str, frames: int | None,
     import numpy as np
 
     from .runtime import VideoGenerator
-    from .video import output_kind, read_image, write_video
+    from .video import first_frames_for, output_kind, read_images, write_video
 
     output_kind(out)
     if engine is None:
@@ -345,9 +353,12 @@ def generate(engine: Path | None, backend: str, device: str, frames: int | None,
     if batch is not None and batch != gen.batch:
         raise ValueError(f"{engine} was exported for batch {gen.batch}: export again with "
                          f"--batch {batch}, or leave --batch out")
-    first = read_image(first_frame, gen.height) if first_frame is not None else None
-    if first is not None and first.shape != gen.image_shape:
-        raise ValueError(f"{first_frame}: needs shape {gen.image_shape}, got {first.shape}")
+    first = None
+    if first_frame is not None:
+        first = first_frames_for(read_images(first_frame, gen.height), 0, gen.batch)
+        if first.shape[1:] != gen.image_shape:
+            raise ValueError(f"{first_frame}: needs images of shape {gen.image_shape}, "
+                             f"got {first.shape[1:]}")
     frames = frames or gen.default_frames
     steps = frames * gen.table.steps - (gen.table.steps if first is not None else 0)
     chunks = []
@@ -417,8 +428,12 @@ def bench(engine: Path | None, backends: str, frames: int, repeats: int, warmup:
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**64 - 1))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Calibration folder (default: calibration/<export name>).")
+@first_frame_option(" Only for exports without a content model: a content model is "
+                    "calibrated on the first frames it makes. Give images like those the "
+                    "model will start from, and at least as many as --videos x batch.")
 @user_errors
-def calibrate(engine: Path, videos: int, frames: int | None, seed: int, out: Path | None) -> None:
+def calibrate(engine: Path, videos: int, frames: int | None, seed: int, out: Path | None,
+              first_frame: Path | None) -> None:
     """Record real denoiser inputs with the FP32 sampler, then write INT8 QDQ graphs.
 
     \b
@@ -427,16 +442,21 @@ def calibrate(engine: Path, videos: int, frames: int | None, seed: int, out: Pat
     """
     from .calibrate import quantize_export, record_calibration
     from .manifest import load_manifest
+    from .video import read_images
 
     manifest = load_manifest(engine)
+    first = None if first_frame is None else read_images(first_frame, int(manifest["height"]))
+    if first is not None and len(first) < videos * int(manifest["batch"]):
+        click.echo(f"note: {len(first)} images for {videos * int(manifest['batch'])} videos: "
+                   "some videos start from the same image (on other noise)", err=True)
     out = out or Path("calibration") / engine.resolve().name
     steps = manifest["sampler"]["steps"]
     frames_per_run = frames or int(manifest.get("frames", manifest["config"]["train_frames"]))
-    total = videos * frames_per_run * steps
+    total = videos * (frames_per_run - (first is not None)) * steps
     with click.progressbar(length=total, label=f"recording {videos} x {frames_per_run} frames",
                            file=sys.stderr) as bar:
         info = record_calibration(engine, out, videos, seed=seed, frames=frames,
-                                  on_step=lambda: bar.update(1))
+                                  on_step=lambda: bar.update(1), first_frames=first)
     for graph, samples in info["samples"].items():
         click.echo(f"{graph:8s} {samples['count']} inputs recorded "
                    f"({samples['per_step'][0]} per step)")
@@ -473,10 +493,13 @@ PSNR_TARGETS = {"fp16": 35.0, "int8": 25.0}
                    "than an FP16 engine). engine needs the onnx package.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Report folder: quality.json and psnr.png (default: quality/<export name>).")
+@first_frame_option(" Every precision starts from the same images; frames 1 on are compared "
+                    "and the moving-shapes check is left out. Use other images than the "
+                    "calibration's.")
 @user_errors
 def quality(engine: Path, precisions: str, videos: int, frames: int, seed: int,
             sampler: str | None, steps: int | None, threads: int | None, teacher_forced: bool,
-            fp16_as: str, out: Path | None) -> None:
+            fp16_as: str, out: Path | None, first_frame: Path | None) -> None:
     """PSNR per frame of fp16/int8 against fp32 on identical noise, and the shapes check.
 
     Every precision generates the same videos from the same noise; the PSNR of each frame
@@ -489,9 +512,11 @@ def quality(engine: Path, precisions: str, videos: int, frames: int, seed: int,
     from .manifest import load_manifest, publish_directory
     from .precision_quality import compare_precisions, plot_psnr
     from .schedule import SamplerTable, sampler_table
+    from .video import read_images
 
     wanted = precision_list(precisions)
     manifest = load_manifest(engine)
+    first = None if first_frame is None else read_images(first_frame, int(manifest["height"]))
     exported = SamplerTable.from_dict(manifest["sampler"])
     table = None
     if sampler or steps:
@@ -504,14 +529,16 @@ def quality(engine: Path, precisions: str, videos: int, frames: int, seed: int,
     out = out or Path("quality") / engine.resolve().name
     lower = len(set(wanted) - {"fp32"})
     runs = 1 + lower * (2 if teacher_forced else 1)
+    made = frames - (first is not None)  # frames each run denoises
     denoised = videos * (steps or exported.steps) * (
-        (1 + lower) * frames + (lower * (frames - 1) if teacher_forced else 0))
+        (1 + lower) * made + (lower * (frames - 1) if teacher_forced else 0))
     with click.progressbar(length=denoised,
                            label=f"{runs} runs x {videos} videos x {frames} frames",
                            file=sys.stderr) as bar:
         report = compare_precisions(engine, wanted, videos, frames, seed, table, threads,
                                     on_step=lambda: bar.update(1),
-                                    teacher_forced=teacher_forced, fp16_as=fp16_as)
+                                    teacher_forced=teacher_forced, fp16_as=fp16_as,
+                                    first_frames=first)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -521,23 +548,30 @@ def quality(engine: Path, precisions: str, videos: int, frames: int, seed: int,
         publish_directory(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    real = next(iter(report["results"].values()))["shapes"]["real"]
+    shapes = first is None
     click.echo(f"{'precision':9s} {'min dB':>7s} {'mean dB':>7s} {'diverged':>8s} "
-               f"{'tf min dB':>9s} {'bg frac':>7s} {'blobs':>6s} {'disp ratio':>10s} "
-               f"{'in range':>8s} shapes")
-    click.echo(f"{'real':9s} {'':>7s} {'':>7s} {'':>8s} {'':>9s} "
-               f"{real['background_fraction']:7.3f} {real['blobs_per_frame']:6.2f}")
+               f"{'tf min dB':>9s}" + (f" {'bg frac':>7s} {'blobs':>6s} {'disp ratio':>10s} "
+                                       f"{'in range':>8s} shapes" if shapes else ""))
+    if shapes:
+        real = report["results"]["fp32"]["shapes"]["real"]
+        click.echo(f"{'real':9s} {'':>7s} {'':>7s} {'':>8s} {'':>9s} "
+                   f"{real['background_fraction']:7.3f} {real['blobs_per_frame']:6.2f}")
     for p, row in report["results"].items():
-        s, g = row["shapes"], row["shapes"]["generated"]
         psnr = (f"{row['min_psnr']:7.2f} {row['mean_psnr']:7.2f} "
                 f"{str(row['diverged_videos'][-1]) + '/' + str(videos):>8s}" if "min_psnr" in row
                 else f"{'-':>7s} {'-':>7s} {'-':>8s}")
         forced = (f"{row['teacher_forced_min_psnr']:9.2f}" if "teacher_forced_min_psnr" in row
                   else f"{'-':>9s}")
-        click.echo(f"{p:9s} {psnr} {forced} {g['background_fraction']:7.3f} "
-                   f"{g['blobs_per_frame']:6.2f} "
-                   f"{s['displacement_ratio']:10.2f} {s['frames_in_range']:8.2f} "
-                   f"{'passed' if s['passed'] else 'failed'}")
+        line = f"{p:9s} {psnr} {forced}"
+        if shapes:
+            s, g = row["shapes"], row["shapes"]["generated"]
+            line += (f" {g['background_fraction']:7.3f} {g['blobs_per_frame']:6.2f} "
+                     f"{s['displacement_ratio']:10.2f} {s['frames_in_range']:8.2f} "
+                     f"{'passed' if s['passed'] else 'failed'}")
+        click.echo(line)
+    if not shapes:
+        click.echo(f"frames 1-{frames - 1} compared: every precision starts from the "
+                   f"{len(first)} given image(s); no moving-shapes check")
     click.echo(f"diverged: videos whose PSNR vs fp32 fell below {report['diverged_db']:.0f} dB "
                "on some frame (its shapes moved, not a noisier copy)")
     if "fp16" in report["results"]:

@@ -13,7 +13,9 @@ carries that on. On a model whose sampling trajectories are sensitive,
 the pooled PSNR is set by how many videos diverge, not by the typical video. Each precision's
 videos also get the moving-shapes statistics against real moving-shapes clips
 (`vidm_rt.quality.check_shapes`), which only mean something for a model trained on moving
-shapes.
+shapes. Given first frames (image-to-video; needed for an export without a content model, like
+the released checkpoint), every precision starts from them and only the motion frames are
+compared; the shapes check is left out, since the videos then continue the given images.
 
 FP16 is measured as an FP16 engine computes it (`fp16_as="engine"`): ONNX Runtime's CPU EP
 computes most FP16 ops in FP32 and skips their rounding, so its own run of an FP16 graph is
@@ -61,11 +63,19 @@ def precision_generator(export_dir: Path, precision: str, table: SamplerTable | 
 
 
 def generate_videos(gen: VideoGenerator, videos: int, frames: int, seed: int,
-                    on_step: Callable[[], None] | None = None) -> np.ndarray:
-    """(videos, frames, C, H, W) from the generator `gen` (runs of its batch)."""
+                    on_step: Callable[[], None] | None = None,
+                    first_frames: np.ndarray | None = None) -> np.ndarray:
+    """(videos, frames, C, H, W) from the generator `gen` (runs of its batch); video v starts
+    from first_frames[v mod N] when given, else from the content model."""
+    from .video import first_frames_for
+
     runs = -(-videos // gen.batch)
-    clips = [np.stack(list(gen.generate(frames, seed=seed, first_video=r * gen.batch,
-                                        on_step=on_step)), axis=1) for r in range(runs)]
+    clips = []
+    for r in range(runs):
+        first = (None if first_frames is None
+                 else first_frames_for(first_frames, r * gen.batch, gen.batch))
+        clips.append(np.stack(list(gen.generate(frames, seed=seed, first_video=r * gen.batch,
+                                                first_frame=first, on_step=on_step)), axis=1))
     return np.concatenate(clips)[:videos]
 
 
@@ -94,33 +104,41 @@ def compare_precisions(export_dir: Path, precisions: list[str], videos: int, fra
                        seed: int = 0, table: SamplerTable | None = None,
                        threads: int | None = None,
                        on_step: Callable[[], None] | None = None,
-                       teacher_forced: bool = True, fp16_as: str = "engine") -> dict[str, Any]:
+                       teacher_forced: bool = True, fp16_as: str = "engine",
+                       first_frames: np.ndarray | None = None) -> dict[str, Any]:
     """The quality report: per precision, PSNR per frame vs FP32 and the shapes check; with
-    `teacher_forced`, also the teacher-forced PSNR per frame (the motion frames once more)."""
+    `teacher_forced`, also the teacher-forced PSNR per frame (the motion frames once more).
+    `first_frames` (N, C, H, W): image-to-video, without the shapes check (module docstring)."""
     from .data import MovingShapes, MovingShapesSpec
     from .manifest import ManifestError, load_manifest, precision_files
 
     manifest = load_manifest(export_dir)
-    if "content" not in manifest["graphs"]:
-        raise ManifestError(f"{export_dir}: has no content model to draw first frames from; "
-                            "the quality report needs one")
+    if "content" not in manifest["graphs"] and first_frames is None:
+        raise ManifestError(f"{export_dir}: has no content model (image-to-video): give images "
+                            "to start the videos from (--first-frames)")
     for p in precisions:  # fail before any generation if one is missing
         precision_files(manifest, p, export_dir)
     table = table or SamplerTable.from_dict(manifest["sampler"])
     size = int(manifest["height"])
-    real = np.stack([MovingShapes(MovingShapesSpec(size=size, frames=frames), seed=REAL_CLIPS_SEED)
-                     .clip(i) for i in range(videos)])
+    real = None
+    if first_frames is None:
+        real = np.stack([MovingShapes(MovingShapesSpec(size=size, frames=frames),
+                                      seed=REAL_CLIPS_SEED).clip(i) for i in range(videos)])
     out: dict[str, Any] = {
         "export": str(export_dir), "preset": manifest["config"]["name"], "videos": videos,
         "frames": frames, "seed": seed, "sampler": table.sampler, "steps": table.steps,
         "deterministic_sampler": not table.uses_noise, "diverged_db": DIVERGED_DB,
-        "teacher_forced": teacher_forced, "fp16_as": fp16_as, "results": {},
+        "teacher_forced": teacher_forced, "fp16_as": fp16_as,
+        "first_frames": None if first_frames is None else len(first_frames), "results": {},
     }
+    # Given first frames are every precision's frame 0: only the frames after it are compared.
+    made = slice(0 if first_frames is None else 1, None)
     reference = None
     for p in ["fp32", *[q for q in precisions if q != "fp32"]]:
         gen = precision_generator(export_dir, p, table, threads, fp16_as)
-        video = generate_videos(gen, videos, frames, seed, on_step)
-        row: dict[str, Any] = {"shapes": check_shapes(real, video).to_dict()}
+        video = generate_videos(gen, videos, frames, seed, on_step, first_frames)
+        row: dict[str, Any] = {"shapes": None if real is None
+                               else check_shapes(real, video).to_dict()}
         if reference is None:
             reference = video
         else:
@@ -130,14 +148,15 @@ def compare_precisions(export_dir: Path, precisions: list[str], videos: int, fra
                        worst_video_psnr=per_video.min(axis=0).tolist(),
                        median_video_psnr=np.median(per_video, axis=0).tolist(),
                        diverged_videos=diverged_videos(per_video).tolist(),
-                       min_psnr=float(per_frame.min()), mean_psnr=float(per_frame.mean()))
+                       min_psnr=float(per_frame[made].min()),
+                       mean_psnr=float(per_frame[made].mean()))
             if teacher_forced:
                 forced = teacher_forced_videos(gen, reference, video[:, 0], seed, on_step)
                 forced_frame = psnr_per_frame(forced, reference)
                 row.update(teacher_forced_psnr_per_frame=forced_frame.tolist(),
                            teacher_forced_worst_video_psnr=psnr_per_video(forced, reference)
                            .min(axis=0).tolist(),
-                           teacher_forced_min_psnr=float(forced_frame.min()))
+                           teacher_forced_min_psnr=float(forced_frame[made].min()))
         out["results"][p] = row
     return out
 

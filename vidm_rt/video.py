@@ -2,7 +2,8 @@
 
 Every writer produces its output under a temporary name and renames it into place, so a failure
 never leaves a half-written file behind. PNG frames need nothing beyond numpy and zlib; .gif needs
-Pillow and .mp4 needs imageio with ffmpeg (`pip install 'vidm-rt[video]'`).
+Pillow and .mp4 needs imageio with ffmpeg (`pip install 'vidm-rt[video]'`). Reading: the images
+that image-to-video starts from (read_image, read_images), and which of them each video gets.
 """
 
 from __future__ import annotations
@@ -138,6 +139,9 @@ def write_video(path: str | Path, video: np.ndarray, fps: float = 8.0) -> list[P
     return written
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".npy")
+
+
 def read_image(path: str | Path, size: int) -> np.ndarray:
     """An image file (.npy (3, H, W) in [-1, 1], or PNG/JPEG) -> (3, size, size) float32 in [-1, 1].
 
@@ -147,10 +151,7 @@ def read_image(path: str | Path, size: int) -> np.ndarray:
     if not path.is_file():
         raise ValueError(f"{path}: no such image file")
     if path.suffix.lower() == ".npy":
-        try:
-            arr = np.load(path, allow_pickle=False).astype(np.float32)
-        except (ValueError, OSError) as e:
-            raise ValueError(f"{path}: not a readable .npy array ({e})") from None
+        arr = _load_npy(path)
         if arr.ndim == 4 and arr.shape[0] == 1:
             arr = arr[0]
     else:
@@ -170,3 +171,40 @@ def read_image(path: str | Path, size: int) -> np.ndarray:
             f"(an RGB {size}x{size} image)"
         )
     return arr
+
+
+def read_images(path: str | Path, size: int) -> np.ndarray:
+    """Frames to start videos from -> (N, 3, size, size) float32 in [-1, 1].
+
+    `path` is a folder of images (PNG/JPEG/.npy, one image per file, in name order), one image
+    file (read_image), or a .npy stack (N, 3, size, size).
+    """
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir()
+                       if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise ValueError(f"{path}: no images in this folder "
+                             f"(looked for {', '.join(IMAGE_SUFFIXES)})")
+        return np.stack([read_image(f, size) for f in files])
+    if path.suffix.lower() == ".npy" and path.is_file():
+        arr = _load_npy(path)
+        if arr.ndim == 4:
+            if arr.shape[0] < 1 or arr.shape[1:] != (3, size, size):
+                raise ValueError(f"{path}: image stack has shape {arr.shape} but the model "
+                                 f"needs (N, 3, {size}, {size}) with N >= 1")
+            return arr
+    return read_image(path, size)[None]
+
+
+def first_frames_for(images: np.ndarray, first_video: int, batch: int) -> np.ndarray:
+    """The frames 0 of videos first_video .. first_video + batch - 1: video v starts from
+    images[v mod N], so N images serve any number of videos. (N, C, H, W) -> (batch, C, H, W)."""
+    return images[(first_video + np.arange(batch)) % len(images)]
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False).astype(np.float32)
+    except (ValueError, OSError) as e:
+        raise ValueError(f"{path}: not a readable .npy array ({e})") from None

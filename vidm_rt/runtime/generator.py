@@ -211,7 +211,8 @@ class VideoGenerator:
             first = self._denoise("content", seed, first_video, 0, on_step)
         else:
             raise ManifestError(
-                f"{self.engine_dir}: this engine has no content model: give a first frame"
+                f"{self.engine_dir}: this engine has no content model: give a first frame "
+                "(--first-frame IMAGE)"
             )
         self.backend.write("x_first", first)
         self.backend.write("x_prev", first)

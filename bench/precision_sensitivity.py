@@ -15,7 +15,8 @@ same Philox noise, the export's sampler) with one change, on ONNX Runtime's CPU 
                         rounded to its grid (symmetric INT8 per output channel): INT8's
                         weight error without its activation error
     fp16:G, int8:G      the export's FP16 / INT8 graph for G, FP32 graphs for the rest
-                        (G = all: the export's precision as `--precision` runs it); FP16 as
+                        (G = all: the export's precision as `--precision` runs it; exports
+                        before 2026-11-25 had an FP16 flow graph, fp16:flow); FP16 as
                         --fp16-as says, as in `vidm-rt quality` (the runs recorded before
                         2026-11-25 ran it as onnxruntime does)
     int8xN:G            INT8 graphs for G with ranges per group of steps: the steps split into
@@ -59,7 +60,7 @@ from vidm_rt.runtime import VideoGenerator
 DEFAULT_ROWS = ("noise:1e-5,noise:1e-4,noise:3e-4,noise:1e-3,"
                 "weights16:content,weights16:motion,weights16:flow,weights16:all,"
                 "weights16-out:content,weights16-out:motion,"
-                "fp16:content,fp16:motion,fp16:flow,fp16:all,int8:motion,int8:all")
+                "fp16:content,fp16:motion,fp16:all,int8:motion,int8:all")
 
 
 class NoisyEps:
@@ -183,6 +184,12 @@ def row_setup(row: str, engine: Path, calib: Path, threads: int | None, fp16_as:
     manifest = load_manifest(engine)
     graphs = [g for g in ("content", "motion", "flow") if g in manifest["graphs"]]
     targets = graphs if arg == "all" else arg.split("+")
+    if kind in ("fp16", "int8") and arg != "all":
+        same = precision_files(manifest, kind, engine)
+        fp32 = [g for g in targets if same[g] == manifest["graphs"][g]["file"]]
+        if fp32:
+            raise SystemExit(f"{row}: this export's {kind} runs {', '.join(fp32)} in FP32 "
+                             "(no such row)")
 
     def setup(gen: Any) -> None:
         fp32_sessions = dict(gen.backend.sessions)

@@ -19,6 +19,11 @@ the median at the first, middle and last step. Rows:
                         integer kernels), when the export has one
     int8 op by op       the same graph with graph optimizations off: every QuantizeLinear,
                         DequantizeLinear and FP32 op as written, the QDQ graph's literal meaning
+    fp32, flow fp16 engine   (motion) the FP32 graph fed the flow of an FP16 flow graph
+                        (export/fp16.py, rounded as an engine rounds) instead of the FP32 flow:
+                        what an FP16 flow network would add. Exports since 2026-11-25 run the
+                        flow in FP32 in every precision; this row says why. The previous frames
+                        it needs come from generating the calibration's videos again.
 
 The sampling trajectories of the bundled model keep every video at a relative eps error of 1e-4
 per step and let some videos become other samples at 3e-4 (bench/RESULTS.md, noise rows of
@@ -28,6 +33,7 @@ bench/precision_sensitivity.py): these rows say how far each way of running is f
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +65,33 @@ def relative_eps_error(sess: Any, feeds: list[dict[str, np.ndarray]],
     return np.sqrt((diff ** 2).mean(axis=(1, 2, 3, 4)) / (ref ** 2).mean(axis=(1, 2, 3, 4)))
 
 
+def with_fp16_flow(engine: Path, calib: Path, feeds: list[dict[str, np.ndarray]],
+                   threads: int | None) -> list[dict[str, np.ndarray]] | None:
+    """The motion `feeds` with their flow recomputed by the FP16 flow graph (rounded as an
+    engine rounds), from the previous frames of the calibration's FP32 videos, generated again;
+    None when the calibration started from given first frames (not kept)."""
+    import onnx
+
+    from vidm_rt.precision_quality import generate_videos, precision_generator
+
+    info = json.loads((calib / "calibration.json").read_text())
+    if info.get("first_frames"):
+        return None
+    gen = precision_generator(engine, "fp32", None, threads)
+    videos = generate_videos(gen, info["videos"] * gen.batch, info["frames"], info["seed"])
+    flow_file = str(engine / precision_files(load_manifest(engine), "fp32", engine)["flow"])
+    flow = cpu_session(emulate_fp16(convert_to_fp16(onnx.load(flow_file))).SerializeToString(),
+                       threads)
+    with np.load(calib / "motion.npz") as data:
+        runs, frames = data["run"], data["frame"]
+    out = []
+    for f, run, frame in zip(feeds, runs, frames, strict=True):
+        prev = videos[run * gen.batch:(run + 1) * gen.batch, frame - 1]
+        new_flow = flow.run(None, {"x_first": f["x_first"], "x_prev": prev})[0]
+        out.append({**f, "flow": new_flow})
+    return out
+
+
 def main() -> None:
     import onnx
 
@@ -82,24 +115,29 @@ def main() -> None:
         fp32_path = str(args.engine / fp32_files[graph])
         fp32_session = cpu_session(fp32_path, args.threads)
         reference = np.stack([fp32_session.run(None, f)[0] for f in feeds])
-        # row name -> (graph file or ModelProto, whether ONNX Runtime optimizes it)
-        rows: dict[str, tuple[Any, bool]] = {
-            "fp16 onnxruntime": (str(args.engine / fp16_files[graph]), True),
-            "fp16 engine": (emulate_fp16(onnx.load(str(args.engine / fp16_files[graph]))), True),
+        # row name -> (graph file or ModelProto, whether ONNX Runtime optimizes it, its inputs)
+        rows: dict[str, tuple[Any, bool, list[dict[str, np.ndarray]]]] = {
+            "fp16 onnxruntime": (str(args.engine / fp16_files[graph]), True, feeds),
+            "fp16 engine": (emulate_fp16(onnx.load(str(args.engine / fp16_files[graph]))), True,
+                            feeds),
         }
         fp32_graph = onnx.load(fp32_path)
         for name, ops, kind in VARIANTS:
             keep = {n.name for n in fp32_graph.graph.node if (n.op_type in ops) == (kind == "fp32")}
             rows[name] = (emulate_fp16(convert_to_fp16(onnx.load(fp32_path),
-                                                       keep_nodes=frozenset(keep))), True)
+                                                       keep_nodes=frozenset(keep))), True, feeds)
         int8 = manifest.get("precisions", {}).get("int8", {}).get(graph)
         if int8:
-            rows["int8 onnxruntime"] = (str(args.engine / int8["file"]), True)
-            rows["int8 op by op"] = (str(args.engine / int8["file"]), False)
+            rows["int8 onnxruntime"] = (str(args.engine / int8["file"]), True, feeds)
+            rows["int8 op by op"] = (str(args.engine / int8["file"]), False, feeds)
+        if graph == "motion":
+            flow_feeds = with_fp16_flow(args.engine, calib, feeds, args.threads)
+            if flow_feeds is not None:
+                rows["fp32, flow fp16 engine"] = (fp32_path, True, flow_feeds)
         shown = sorted({int(steps.min()), int(np.median(steps)), int(steps.max())})
-        for name, (model, optimize) in rows.items():
+        for name, (model, optimize, inputs) in rows.items():
             source = model if isinstance(model, str) else model.SerializeToString()
-            err = relative_eps_error(cpu_session(source, args.threads, optimize), feeds,
+            err = relative_eps_error(cpu_session(source, args.threads, optimize), inputs,
                                      reference)
             at = {s: float(np.median(err[steps == s])) for s in shown}
             results.append({"graph": graph, "row": name, "median": float(np.median(err)),

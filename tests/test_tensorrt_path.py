@@ -45,7 +45,7 @@ def export_dir(tmp_path_factory, tiny_models) -> Path:
     fp32 = {g: {"file": s["file"]} for g, s in manifest["graphs"].items()}
     fp16 = {}
     for graph, spec in fp32.items():
-        if graph == "update":  # kept in FP32: points at the FP32 file
+        if manifest["precisions"]["fp16"][graph] == spec:  # FP32 in every precision (update, flow)
             fp16[graph] = spec
             continue
         name = spec["file"].replace(".onnx", ".fp16.onnx")
@@ -164,13 +164,17 @@ def test_build_typing_by_version(export_dir, tmp_path, monkeypatch, version, str
     monkeypatch.setattr(cuda_memory, "open_device", lambda index=0: cuda)
     out = build(export_dir, tmp_path, precision="fp16")
     assert len(trt.builds) == 4
+    manifest = load_manifest(out)
     for b in trt.builds:
         assert b["network"].flags == (1 if strong else 0)  # 1 << STRONGLY_TYPED
-        assert b["config"].flags == ({"TF32"} if strong else {"TF32", "FP16"})
+        # TF32 off everywhere; weakly typed, FP16 only where the graph is an FP16 graph.
+        source = Path(b["network"].source).name
+        assert b["config"].flags == ({"FP16"} if ".fp16." in source and not strong else set())
         assert not b["config"].profiles  # static shapes: no profile needed
     sources = sorted(Path(b["network"].source).name for b in trt.builds)
-    assert sources == ["content.fp16.onnx", "flow.fp16.onnx", "motion.fp16.onnx", "update.onnx"]
-    manifest = load_manifest(out)
+    assert sources == ["content.fp16.onnx", "flow.onnx", "motion.fp16.onnx", "update.onnx"]
+    assert {g: s["precision"] for g, s in manifest["graphs"].items()} == {
+        "content": "fp16", "flow": "fp32", "motion": "fp16", "update": "fp32"}
     assert manifest["tensorrt"]["strongly_typed"] is strong
     assert manifest["tensorrt"]["version"] == version
 

@@ -9,8 +9,9 @@ Each is parsed with TensorRT's ONNX parser and built with the Python API (named 
 - TensorRT >= 10.12 (and 11.x, where it is the only mode): a strongly typed network; the ONNX
   graph's own types decide the precision and no precision flag is set (weak typing is deprecated
   in 10.12 and removed in 11.0).
-- older 10.x (JetPack 6 ships 10.3): a weakly typed network with the FP16 flag for fp16 and the
-  INT8 flag for the QDQ graphs (explicit quantization).
+- older 10.x (JetPack 6 ships 10.3): a weakly typed network with the FP16 flag for the fp16
+  graphs and the INT8 flag for the QDQ graphs (explicit quantization); graphs whose file is the
+  FP32 one in that precision too (update, flow) get no flag and build in FP32.
 - static shapes need no optimisation profile; a graph with a dynamic input gets one profile with
   min = opt = max = the export's shape.
 - one timing cache shared by all graphs, read before and written after the build, so a rebuild
@@ -80,18 +81,23 @@ def default_paths(export_dir: Path, options: BuildOptions, tensorrt_version: str
 
 
 def _configure(trt: Any, builder: Any, network: Any, options: BuildOptions, strong: bool,
-               cache: Any | None, shapes: dict[str, list[int]]) -> Any:
+               cache: Any | None, shapes: dict[str, list[int]], reduced: bool) -> Any:
+    """The builder config of one graph; `reduced`: its file is an FP16 or INT8 graph."""
     config = builder.create_builder_config()
     if options.workspace_mb is not None:
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, options.workspace_mb << 20)
     if options.opt_level is not None:
         config.builder_optimization_level = options.opt_level
-    if options.precision == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
-        # fp32 engines are the reference: no TF32 tensor-core math (TensorRT allows it by default).
+    if hasattr(trt.BuilderFlag, "TF32"):
+        # TensorRT allows TF32 by default, which rounds the inputs of FP32 convs and matmuls to
+        # FP16's 10-bit mantissa: fp32 engines are the reference, and what a reduced-precision
+        # graph keeps in FP32 (its output conv, an FP32 flow) is kept there for accuracy.
         config.clear_flag(trt.BuilderFlag.TF32)
-    if not strong and options.precision == "fp16":
+    # A weakly typed build lets the flag lower any layer of the network, whatever its ONNX types:
+    # graphs that every precision runs in FP32 (the sampler update, the flow) get no flag.
+    if not strong and reduced and options.precision == "fp16":
         config.set_flag(trt.BuilderFlag.FP16)
-    if not strong and options.precision == "int8":
+    if not strong and reduced and options.precision == "int8":
         config.set_flag(trt.BuilderFlag.INT8)
     if options.dla_core is not None:
         config.default_device_type = trt.DeviceType.DLA
@@ -152,13 +158,15 @@ def build_engines(export_dir: str | Path, options: BuildOptions,
             shapes = {name: s["shape"] for name, s in spec["inputs"].items()}
             if cache is None:
                 cache = builder.create_builder_config().create_timing_cache(cache_data)
-            config = _configure(trt, builder, network, options, strong, cache, shapes)
+            reduced = file != spec["file"]
+            config = _configure(trt, builder, network, options, strong, cache, shapes, reduced)
             plan = builder.build_serialized_network(network, config)
             if plan is None:
                 raise BuildError(f"TensorRT could not build {graph} from {file} (see its log "
                                  "above); nothing was written")
             (tmp / f"{graph}.plan").write_bytes(bytes(plan))
-            graphs[graph] = {**spec, "file": f"{graph}.plan", "source": file}
+            graphs[graph] = {**spec, "file": f"{graph}.plan", "source": file,
+                             "precision": options.precision if reduced else "fp32"}
         write_manifest(tmp, {
             **{key: manifest[key] for key in SHARED_FIELDS if key in manifest},
             "kind": "tensorrt",

@@ -5,7 +5,7 @@
         flow.onnx      run once per frame
         motion.onnx    run once per step, with the flow as an input
         update.onnx    the sampler update (FP32), driven by the coefficient table
-        *.fp16.onnx    FP16 variants of content, flow and motion (see export/fp16.py)
+        *.fp16.onnx    FP16 variants of the denoisers, content and motion (see export/fp16.py)
         model.safetensors   the weights, for the torch backend on the same schedule
         manifest.json  config, shapes, sampler table, versions, sha256 of every file
 
@@ -31,7 +31,11 @@ from ..schedule import FRAME_INDEX_POLICIES
 
 # Max |onnx - torch| / (1 + max |torch|) allowed per graph (float32 on both sides).
 TOLERANCE = {"content": 1e-3, "flow": 1e-3, "motion": 1e-3, "update": 1e-5,
-             "content.fp16": 1e-2, "flow.fp16": 1e-2, "motion.fp16": 1e-2}
+             "content.fp16": 1e-2, "motion.fp16": 1e-2}
+# Graphs with an FP16 variant. The flow runs once per frame (under 1% of a frame's time on the
+# CPU), and in FP16 its error on real frames is four times the denoisers' per step
+# (bench/RESULTS.md, 2026-11-25): it runs FP32 in every precision, like the sampler update.
+FP16_GRAPHS = ("content", "motion")
 
 
 class ExportError(ValueError):
@@ -194,12 +198,13 @@ def export_checkpoint(
 
             feeds = {n: t.numpy() for n, t in zip(INPUTS[name], fresh, strict=True)}
             errors[name] = _validate(path, reference, feeds)
-            say(f"writing {name}.fp16.onnx")
-            write_fp16_graph(path, tmp / f"{name}.fp16.onnx")
-            # Checked as an FP16 engine computes it: the CPU EP's own run rounds less.
-            emulated = emulate_fp16(onnx.load(str(tmp / f"{name}.fp16.onnx")))
-            errors[f"{name}.fp16"] = _validate(emulated.SerializeToString(),
-                                               _onnx_reference(path), feeds)
+            if name in FP16_GRAPHS:
+                say(f"writing {name}.fp16.onnx")
+                write_fp16_graph(path, tmp / f"{name}.fp16.onnx")
+                # Checked as an FP16 engine computes it: the CPU EP's own run rounds less.
+                emulated = emulate_fp16(onnx.load(str(tmp / f"{name}.fp16.onnx")))
+                errors[f"{name}.fp16"] = _validate(emulated.SerializeToString(),
+                                                   _onnx_reference(path), feeds)
             shapes = input_shapes(name, b, c, h, w)
             out_shape = [b, 2, h, w] if name == "flow" else [b, 2 * c, h, w]
             graphs[name] = {
@@ -239,7 +244,7 @@ def export_checkpoint(
         save_checkpoint(tmp / "model.safetensors", cfg, loaded.content, loaded.motion)
         precisions = {
             "fp32": {name: {"file": g["file"]} for name, g in graphs.items()},
-            "fp16": {name: {"file": g["file"] if name == "update" else f"{name}.fp16.onnx"}
+            "fp16": {name: {"file": f"{name}.fp16.onnx" if name in FP16_GRAPHS else g["file"]}
                      for name, g in graphs.items()},
         }
         files = sorted({p["file"] for per in precisions.values() for p in per.values()}

@@ -7,8 +7,8 @@ coefficient table the ONNX graph uses. Importing this module imports torch.
 On CUDA: host writes and reads go through pinned staging tensors; the noise comes from the CUDA
 kernel of `device_noise` (cuda-python) on torch's current stream; with that, each frame is
 captured once as a torch.cuda.CUDAGraph and replayed (`frame.py`). Without cuda-python the frame
-runs eagerly with host noise. Precision "fp16" runs flow and denoisers under FP16 autocast; the
-update and every buffer stay FP32.
+runs eagerly with host noise. Precision "fp16" runs the denoisers under FP16 autocast; the flow,
+the update and every buffer stay FP32, as in the export's fp16 graphs.
 """
 
 from __future__ import annotations
@@ -120,8 +120,7 @@ class TorchBackend:
                 return {"x_next": x_next, "x0": x0}
         elif launch.graph == "flow":
             def fn() -> dict[str, torch.Tensor]:
-                with self._precision():
-                    return {"flow": self.motion.compute_flow(ins["x_first"], ins["x_prev"])}
+                return {"flow": self.motion.compute_flow(ins["x_first"], ins["x_prev"])}
         elif launch.graph == "motion":
             def fn() -> dict[str, torch.Tensor]:
                 with self._precision():

@@ -19,6 +19,8 @@ same Philox noise, the export's sampler) with one change, on ONNX Runtime's CPU 
                         before 2026-11-25 had an FP16 flow graph, fp16:flow); FP16 as
                         --fp16-as says, as in `vidm-rt quality` (the runs recorded before
                         2026-11-25 ran it as onnxruntime does)
+    fp16-io32:G         FP16 graphs for G made again with their input convs (the ones that read
+                        x_t, the flow and x_first) also in FP32, run as --fp16-as says
     int8xN:G            INT8 graphs for G with ranges per group of steps: the steps split into
                         N equal groups, each group's graph quantized (the shipped QuantOptions)
                         on the calibration inputs of its own steps only (--calib)
@@ -153,6 +155,21 @@ def rounded_session(path: Path, kind: str, threads: int | None) -> Any:
     return cpu_session(model.SerializeToString(), threads)
 
 
+def fp16_input_convs_fp32_session(path: Path, fp16_as: str, threads: int | None) -> Any:
+    """A session of the FP32 graph at `path` converted to FP16 with its input convs kept FP32."""
+    import onnx
+
+    from vidm_rt.export.fp16 import convert_to_fp16
+    from vidm_rt.export.fp16_emulation import emulate_fp16
+    from vidm_rt.export.graph_regions import input_convs
+
+    model = onnx.load(str(path))
+    fp16 = convert_to_fp16(model, keep_nodes=frozenset(input_convs(model)))
+    if fp16_as == "engine":
+        fp16 = emulate_fp16(fp16)
+    return cpu_session(fp16.SerializeToString(), threads)
+
+
 def int8_per_step_group(engine: Path, calib: Path, graph: str, groups: int,
                         threads: int | None) -> list[Any]:
     """One INT8 session per step of the export's sampler: the steps split into `groups` equal
@@ -215,6 +232,10 @@ def row_setup(row: str, engine: Path, calib: Path, threads: int | None, fp16_as:
             files = precision_files(manifest, "fp32", engine)
             for g in targets:
                 sessions[g] = rounded_session(engine / files[g], kind, threads)
+        elif kind == "fp16-io32":
+            files = precision_files(manifest, "fp32", engine)
+            for g in targets:
+                sessions[g] = fp16_input_convs_fp32_session(engine / files[g], fp16_as, threads)
         elif kind in ("fp16", "int8"):
             from vidm_rt.runtime.ort_backend import OrtBackend
 

@@ -458,3 +458,28 @@ def test_calibrating_a_content_model_refuses_given_first_frames(exported, tmp_pa
                                        "--out", str(tmp_path / "calib")])
     assert result.exit_code == 2 and "leave out the first frames" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "calib").exists()
+
+
+def test_fp16_graphs_picks_the_denoisers_that_run_in_fp16(tiny_models, tmp_path) -> None:
+    cfg, content, motion = tiny_models
+    ckpt = save_checkpoint(tmp_path / "tiny.safetensors", cfg, content, motion)
+    runner = CliRunner()
+    result = runner.invoke(main, ["export", str(ckpt), "--name", "m16", "--out-dir",
+                                  str(tmp_path), "--steps", "2", "--fp16-graphs", "motion"])
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "m16"
+    assert not (path / "content.fp16.onnx").exists() and (path / "motion.fp16.onnx").exists()
+    fp16 = {g: f["file"] for g, f in load_manifest(path)["precisions"]["fp16"].items()}
+    assert fp16 == {"content": "content.onnx", "flow": "flow.onnx", "motion": "motion.fp16.onnx",
+                    "update": "update.onnx"}
+    # The content frame is FP32's bit for bit; the motion frames are not.
+    fp32_video = np.stack(list(VideoGenerator(path).generate(3, seed=1)), axis=1)
+    fp16_video = np.stack(list(VideoGenerator(path, options=RuntimeOptions(precision="fp16"))
+                               .generate(3, seed=1)), axis=1)
+    np.testing.assert_array_equal(fp16_video[:, 0], fp32_video[:, 0])
+    assert not np.array_equal(fp16_video[:, 1:], fp32_video[:, 1:])
+    for bad in ("flow", ","):
+        result = runner.invoke(main, ["export", str(ckpt), "--name", "x", "--out-dir",
+                                      str(tmp_path), "--fp16-graphs", bad])
+        assert result.exit_code == 2 and "choose one or both of content, motion" in result.output
+        assert "Traceback" not in result.output and not (tmp_path / "x").exists()

@@ -239,11 +239,16 @@ def default_engine(batch: int, say: Callable[[str], None]) -> Path:
 @click.option("--fp16-weights", is_flag=True,
               help="Round the weights to FP16 first, for the FP32 graphs too: every precision "
                    "then runs the same weights, and FP16 videos stay closer to FP32's.")
+@click.option("--fp16-graphs", default="content,motion", show_default=True,
+              help="Denoisers that get an FP16 graph, which --precision fp16 runs; the others "
+                   "run FP32 there, as the flow and the update always do. 'motion' keeps the "
+                   "content model, which runs once per video, in FP32: on the bundled model half "
+                   "as many FP16 videos drift from FP32's (bench/RESULTS.md).")
 @user_errors
 def export(checkpoint: Path, name: str | None, out_dir: Path, height: int | None,
            width: int | None, frames: int | None, batch: int, sampler: str, steps: int,
            eta: float, opset: int, frame_index: str, train_frames: int | None,
-           fp16_weights: bool) -> None:
+           fp16_weights: bool, fp16_graphs: str) -> None:
     """Export a checkpoint to ONNX (content, flow, motion, sampler update) and validate it."""
     from .export import ExportOptions, export_checkpoint
 
@@ -252,7 +257,9 @@ def export(checkpoint: Path, name: str | None, out_dir: Path, height: int | None
     options = ExportOptions(name=name, out_dir=out_dir, batch=batch, frames=frames,
                             sampler=sampler, steps=steps, eta=eta, opset=opset,
                             frame_index=frame_index, height=height, width=width,
-                            fp16_weights=fp16_weights)
+                            fp16_weights=fp16_weights,
+                            fp16_graphs=tuple(g.strip() for g in fp16_graphs.split(",")
+                                              if g.strip()))
     path, errors = export_checkpoint(checkpoint, options, train_frames=train_frames,
                                      progress=lambda msg: click.echo(msg, err=True))
     for graph, err in errors.items():

@@ -5,7 +5,8 @@
         flow.onnx      run once per frame
         motion.onnx    run once per step, with the flow as an input
         update.onnx    the sampler update (FP32), driven by the coefficient table
-        *.fp16.onnx    FP16 variants of the denoisers, content and motion (see export/fp16.py)
+        *.fp16.onnx    FP16 variants of the denoisers, content and motion (see export/fp16.py;
+                       ExportOptions.fp16_graphs picks them)
         model.safetensors   the weights, for the torch backend on the same schedule
         manifest.json  config, shapes, sampler table, versions, sha256 of every file
 
@@ -32,9 +33,10 @@ from ..schedule import FRAME_INDEX_POLICIES
 # Max |onnx - torch| / (1 + max |torch|) allowed per graph (float32 on both sides).
 TOLERANCE = {"content": 1e-3, "flow": 1e-3, "motion": 1e-3, "update": 1e-5,
              "content.fp16": 1e-2, "motion.fp16": 1e-2}
-# Graphs with an FP16 variant. The flow runs once per frame (under 1% of a frame's time on the
-# CPU), and in FP16 its error on real frames is four times the denoisers' per step
-# (bench/RESULTS.md, 2026-11-25): it runs FP32 in every precision, like the sampler update.
+# Graphs that can have an FP16 variant (ExportOptions.fp16_graphs). The flow runs once per frame
+# (under 1% of a frame's time on the CPU), and in FP16 its error on real frames is four times
+# the denoisers' per step (bench/RESULTS.md, 2026-11-25): it runs FP32 in every precision, like
+# the sampler update.
 FP16_GRAPHS = ("content", "motion")
 
 
@@ -56,6 +58,7 @@ class ExportOptions:
     height: int | None = None
     width: int | None = None
     fp16_weights: bool = False         # round every weight to FP16 first: see _round_to_fp16
+    fp16_graphs: tuple[str, ...] = FP16_GRAPHS  # denoisers that get an FP16 graph (fp16 runs them)
 
 
 def _versions() -> dict[str, str]:
@@ -163,6 +166,11 @@ def export_checkpoint(
     unit = 2 ** (len(cfg.motion.channel_mult) - 1)
     if h % unit or w % unit:
         raise ExportError(f"height and width must be multiples of {unit} for this UNet")
+    odd = sorted(set(options.fp16_graphs) - set(FP16_GRAPHS))
+    if odd or not options.fp16_graphs:
+        raise ExportError(f"FP16 graphs {', '.join(odd) or '(none)'}: choose one or both of "
+                          f"{', '.join(FP16_GRAPHS)} (the flow and the update run FP32 in every "
+                          "precision)")
     table = sampler_table(options.sampler, options.steps, eta=options.eta)
     frames = options.frames or cfg.train_frames
     if frames < 1:
@@ -198,7 +206,7 @@ def export_checkpoint(
 
             feeds = {n: t.numpy() for n, t in zip(INPUTS[name], fresh, strict=True)}
             errors[name] = _validate(path, reference, feeds)
-            if name in FP16_GRAPHS:
+            if name in options.fp16_graphs:
                 say(f"writing {name}.fp16.onnx")
                 write_fp16_graph(path, tmp / f"{name}.fp16.onnx")
                 # Checked as an FP16 engine computes it: the CPU EP's own run rounds less.
@@ -244,8 +252,8 @@ def export_checkpoint(
         save_checkpoint(tmp / "model.safetensors", cfg, loaded.content, loaded.motion)
         precisions = {
             "fp32": {name: {"file": g["file"]} for name, g in graphs.items()},
-            "fp16": {name: {"file": f"{name}.fp16.onnx" if name in FP16_GRAPHS else g["file"]}
-                     for name, g in graphs.items()},
+            "fp16": {name: {"file": f"{name}.fp16.onnx" if name in options.fp16_graphs
+                            else g["file"]} for name, g in graphs.items()},
         }
         files = sorted({p["file"] for per in precisions.values() for p in per.values()}
                        | {"model.safetensors"})

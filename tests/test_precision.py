@@ -15,7 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 from vidm_rt.calibrate import motion_frame, quantize_export
 from vidm_rt.checkpoint import save_checkpoint
 from vidm_rt.cli import main
-from vidm_rt.export import ExportOptions, export_checkpoint
+from vidm_rt.export import ExportError, ExportOptions, export_checkpoint
 from vidm_rt.export.fp16 import convert_to_fp16
 from vidm_rt.export.fp16_emulation import emulate_fp16
 from vidm_rt.export.graph_regions import input_convs, output_convs
@@ -407,6 +407,8 @@ def test_motion_only_export_calibrates_and_compares_from_given_first_frames(tiny
     ckpt = save_checkpoint(tmp_path / "m.safetensors", cfg, motion=motion)
     engine, _ = export_checkpoint(ckpt, ExportOptions(name="m", out_dir=tmp_path, batch=2,
                                                       sampler="ddim", steps=STEPS, frames=FRAMES))
+    with pytest.raises(ExportError, match="nothing in FP16"):
+        export_checkpoint(ckpt, ExportOptions(name="c", out_dir=tmp_path, fp16_graphs=("content",)))
     firsts = np.random.default_rng(3).uniform(-1, 1, (3, 3, 32, 32)).astype(np.float32)
     np.save(tmp_path / "firsts.npy", firsts)
     runner, calib = CliRunner(), tmp_path / "calibration"

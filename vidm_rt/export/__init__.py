@@ -171,6 +171,9 @@ def export_checkpoint(
         raise ExportError(f"FP16 graphs {', '.join(odd) or '(none)'}: choose one or both of "
                           f"{', '.join(FP16_GRAPHS)} (the flow and the update run FP32 in every "
                           "precision)")
+    if loaded.content is None and set(options.fp16_graphs) == {"content"}:
+        raise ExportError(f"{checkpoint}: has no content model, so FP16 graphs 'content' leave "
+                          "nothing in FP16: choose motion")
     table = sampler_table(options.sampler, options.steps, eta=options.eta)
     frames = options.frames or cfg.train_frames
     if frames < 1:

@@ -111,6 +111,12 @@ def test_generate_with_the_bundled_model(tmp_path, monkeypatch) -> None:
     assert np.load(out).shape == (3, 3, 32, 32)
     engines = list((tmp_path / "cache").iterdir())
     assert len(engines) == 1 and (engines[0] / "manifest.json").is_file()
+    # Keyed on the export revision too, so a changed export is made again, not reused.
+    from vidm_rt.export import EXPORT_REVISION
+    from vidm_rt.manifest import load_manifest
+
+    assert engines[0].name.endswith(f"-r{EXPORT_REVISION}")
+    assert load_manifest(engines[0])["export_revision"] == EXPORT_REVISION
     # The second run reuses the exported engine.
     result = run("generate", "--frames", "2", "--out", str(out))
     assert result.exit_code == 0 and "exporting" not in result.output

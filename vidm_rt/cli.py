@@ -193,13 +193,15 @@ def _cache_dir() -> Path:
 
 
 def default_engine(batch: int, say: Callable[[str], None]) -> Path:
-    """The bundled demo model, exported once per batch size into the cache folder."""
+    """The bundled demo model, exported once per batch size and export revision into the cache
+    folder."""
+    from .export import EXPORT_REVISION
     from .manifest import ManifestError, load_manifest, sha256_file
 
     if not BUNDLED_MODEL.is_file():
         raise ValueError("no bundled model in this installation: pass --engine DIR "
                          "(create one with `vidm-rt export CKPT`)")
-    name = f"demo-tiny-b{batch}-{sha256_file(BUNDLED_MODEL)[:12]}"
+    name = f"demo-tiny-b{batch}-{sha256_file(BUNDLED_MODEL)[:12]}-r{EXPORT_REVISION}"
     engine = _cache_dir() / name
     try:
         load_manifest(engine)

@@ -12,7 +12,8 @@ sha256 matches, before any graph is touched.
 
     {
       "format": "vidm-rt", "format_version": 1, "vidm_rt_version": "...", "kind": "onnx",
-      "name": "...", "config": {VIDMConfig}, "batch": B, "height": H, "width": W,
+      "name": "...", "export_revision": N (vidm_rt.export.EXPORT_REVISION; optional),
+      "config": {VIDMConfig}, "batch": B, "height": H, "width": W,
       "frames": F (default video length), "frame_index": "clamp" | "extrapolate",
       "fp16_weights": true if the weights were rounded to FP16 before export (optional),
       "sampler": {SamplerTable.to_dict()},

@@ -38,6 +38,9 @@ TOLERANCE = {"content": 1e-3, "flow": 1e-3, "motion": 1e-3, "update": 1e-5,
 # the denoisers' per step (bench/RESULTS.md, 2026-11-25): it runs FP32 in every precision, like
 # the sampler update.
 FP16_GRAPHS = ("content", "motion")
+# Which graphs an export writes for a given checkpoint and options; raised when that changes,
+# so cached exports (the bundled demo's) are made again. 2: no FP16 flow graph.
+EXPORT_REVISION = 2
 
 
 class ExportError(ValueError):
@@ -263,6 +266,7 @@ def export_checkpoint(
         write_manifest(tmp, {
             "kind": "onnx",
             "name": options.name,
+            "export_revision": EXPORT_REVISION,
             "config": cfg.to_dict(),
             "batch": b, "height": h, "width": w, "frames": frames,
             "frame_index": options.frame_index,

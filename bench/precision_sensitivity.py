@@ -20,7 +20,8 @@ same Philox noise, the export's sampler) with one change, on ONNX Runtime's CPU 
                         --fp16-as says, as in `vidm-rt quality` (the runs recorded before
                         2026-11-25 ran it as onnxruntime does)
     fp16-io32:G         FP16 graphs for G made again with their input convs (the ones that read
-                        x_t, the flow and x_first) also in FP32, run as --fp16-as says
+                        x_t, the flow and x_first) also in FP32, run as --fp16-as says (all:
+                        the denoisers, as the export's FP16 graphs)
     int8xN:G            INT8 graphs for G with ranges per group of steps: the steps split into
                         N equal groups, each group's graph quantized (the shipped QuantOptions)
                         on the calibration inputs of its own steps only (--calib)
@@ -46,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from vidm_rt.bench import cpu_session, write_report
+from vidm_rt.bench import cpu_session, fp16_variant, write_report
 from vidm_rt.export.graph_regions import output_convs
 from vidm_rt.manifest import load_manifest, precision_files
 from vidm_rt.precision_quality import (
@@ -159,28 +160,24 @@ def fp16_input_convs_fp32_session(path: Path, fp16_as: str, threads: int | None)
     """A session of the FP32 graph at `path` converted to FP16 with its input convs kept FP32."""
     import onnx
 
-    from vidm_rt.export.fp16 import convert_to_fp16
-    from vidm_rt.export.fp16_emulation import emulate_fp16
     from vidm_rt.export.graph_regions import input_convs
 
     model = onnx.load(str(path))
-    fp16 = convert_to_fp16(model, keep_nodes=frozenset(input_convs(model)))
-    if fp16_as == "engine":
-        fp16 = emulate_fp16(fp16)
-    return cpu_session(fp16.SerializeToString(), threads)
+    return cpu_session(fp16_variant(model, frozenset(input_convs(model)), fp16_as == "engine"),
+                       threads)
 
 
 def int8_per_step_group(engine: Path, calib: Path, graph: str, groups: int,
                         threads: int | None) -> list[Any]:
     """One INT8 session per step of the export's sampler: the steps split into `groups` equal
     ranges, each range's graph quantized on the calibration inputs recorded at its steps."""
-    from vidm_rt.calibrate import calibration_steps, load_calibration
+    from vidm_rt.calibrate import calibration_index, load_calibration
     from vidm_rt.export.int8 import QuantOptions, quantize_graph
 
     manifest = load_manifest(engine)
     steps = manifest["sampler"]["steps"]
     samples = load_calibration(calib, graph)
-    sample_steps = calibration_steps(calib, graph)
+    sample_steps = calibration_index(calib, graph)["step"]
     bounds = [round(j * steps / groups) for j in range(groups + 1)]
     by_step = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -233,8 +230,10 @@ def row_setup(row: str, engine: Path, calib: Path, threads: int | None, fp16_as:
             for g in targets:
                 sessions[g] = rounded_session(engine / files[g], kind, threads)
         elif kind == "fp16-io32":
+            from vidm_rt.export import FP16_GRAPHS
+
             files = precision_files(manifest, "fp32", engine)
-            for g in targets:
+            for g in (g for g in targets if arg != "all" or g in FP16_GRAPHS):
                 sessions[g] = fp16_input_convs_fp32_session(engine / files[g], fp16_as, threads)
         elif kind in ("fp16", "int8"):
             from vidm_rt.runtime.ort_backend import OrtBackend

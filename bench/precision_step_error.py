@@ -33,15 +33,13 @@ bench/precision_sensitivity.py): these rows say how far each way of running is f
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from vidm_rt.bench import cpu_session, write_report
-from vidm_rt.calibrate import calibration_steps, load_calibration
-from vidm_rt.export.fp16 import convert_to_fp16
+from vidm_rt.bench import cpu_session, fp16_variant, write_report
+from vidm_rt.calibrate import calibration_index, calibration_info, load_calibration
 from vidm_rt.export.fp16_emulation import emulate_fp16
 from vidm_rt.manifest import load_manifest, precision_files
 
@@ -74,18 +72,16 @@ def with_fp16_flow(engine: Path, calib: Path, feeds: list[dict[str, np.ndarray]]
 
     from vidm_rt.precision_quality import generate_videos, precision_generator
 
-    info = json.loads((calib / "calibration.json").read_text())
+    info = calibration_info(calib, engine)
     if info.get("first_frames"):
         return None
     gen = precision_generator(engine, "fp32", None, threads)
     videos = generate_videos(gen, info["videos"] * gen.batch, info["frames"], info["seed"])
     flow_file = str(engine / precision_files(load_manifest(engine), "fp32", engine)["flow"])
-    flow = cpu_session(emulate_fp16(convert_to_fp16(onnx.load(flow_file))).SerializeToString(),
-                       threads)
-    with np.load(calib / "motion.npz") as data:
-        runs, frames = data["run"], data["frame"]
+    flow = cpu_session(fp16_variant(onnx.load(flow_file)), threads)
+    index = calibration_index(calib, "motion")
     out = []
-    for f, run, frame in zip(feeds, runs, frames, strict=True):
+    for f, run, frame in zip(feeds, index["run"], index["frame"], strict=True):
         prev = videos[run * gen.batch:(run + 1) * gen.batch, frame - 1]
         new_flow = flow.run(None, {"x_first": f["x_first"], "x_prev": prev})[0]
         out.append({**f, "flow": new_flow})
@@ -111,21 +107,20 @@ def main() -> None:
     print(f"{'graph':7s} {'row':34s} {'median':>8s} {'p90':>8s} {'max':>8s}   median at steps")
     for graph in args.graphs.split(","):
         feeds = load_calibration(calib, graph)
-        steps = calibration_steps(calib, graph)
+        steps = calibration_index(calib, graph)["step"]
         fp32_path = str(args.engine / fp32_files[graph])
         fp32_session = cpu_session(fp32_path, args.threads)
         reference = np.stack([fp32_session.run(None, f)[0] for f in feeds])
-        # row name -> (graph file or ModelProto, whether ONNX Runtime optimizes it, its inputs)
-        rows: dict[str, tuple[Any, bool, list[dict[str, np.ndarray]]]] = {
-            "fp16 onnxruntime": (str(args.engine / fp16_files[graph]), True, feeds),
-            "fp16 engine": (emulate_fp16(onnx.load(str(args.engine / fp16_files[graph]))), True,
-                            feeds),
+        fp16_path = str(args.engine / fp16_files[graph])
+        # row name -> (graph file or serialized graph, whether ONNX Runtime optimizes it, inputs)
+        rows: dict[str, tuple[str | bytes, bool, list[dict[str, np.ndarray]]]] = {
+            "fp16 onnxruntime": (fp16_path, True, feeds),
+            "fp16 engine": (emulate_fp16(onnx.load(fp16_path)).SerializeToString(), True, feeds),
         }
         fp32_graph = onnx.load(fp32_path)
         for name, ops, kind in VARIANTS:
             keep = {n.name for n in fp32_graph.graph.node if (n.op_type in ops) == (kind == "fp32")}
-            rows[name] = (emulate_fp16(convert_to_fp16(onnx.load(fp32_path),
-                                                       keep_nodes=frozenset(keep))), True, feeds)
+            rows[name] = (fp16_variant(fp32_graph, frozenset(keep)), True, feeds)
         int8 = manifest.get("precisions", {}).get("int8", {}).get(graph)
         if int8:
             rows["int8 onnxruntime"] = (str(args.engine / int8["file"]), True, feeds)
@@ -135,8 +130,7 @@ def main() -> None:
             if flow_feeds is not None:
                 rows["fp32, flow fp16 engine"] = (fp32_path, True, flow_feeds)
         shown = sorted({int(steps.min()), int(np.median(steps)), int(steps.max())})
-        for name, (model, optimize, inputs) in rows.items():
-            source = model if isinstance(model, str) else model.SerializeToString()
+        for name, (source, optimize, inputs) in rows.items():
             err = relative_eps_error(cpu_session(source, args.threads, optimize), inputs,
                                      reference)
             at = {s: float(np.median(err[steps == s])) for s in shown}

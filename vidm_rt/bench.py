@@ -78,6 +78,18 @@ def cpu_session(model: str | bytes, threads: int | None, optimize: bool = True) 
     return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
 
 
+def fp16_variant(model: Any, keep_nodes: frozenset[str] = frozenset(),
+                 emulate: bool = True) -> bytes:
+    """The FP32 onnx.ModelProto `model` converted by export/fp16.py (the nodes in `keep_nodes`
+    also FP32), serialized; `emulate`: rounded as an FP16 engine rounds (export/fp16_emulation.py),
+    else as ONNX Runtime runs the FP16 graph (bench scripts)."""
+    from .export.fp16 import convert_to_fp16
+    from .export.fp16_emulation import emulate_fp16
+
+    fp16 = convert_to_fp16(model, keep_nodes=keep_nodes)
+    return (emulate_fp16(fp16) if emulate else fp16).SerializeToString()
+
+
 def write_report(path: Path, threads: int | None, fields: dict[str, Any]) -> None:
     """A bench script's JSON: the machine and date, then `fields`; written under a temporary
     name and renamed, so an interrupted run leaves no half-written file."""

@@ -36,6 +36,8 @@ from .export.int8 import QuantOptions
 from .manifest import ManifestError, load_manifest, publish_directory, write_manifest
 
 CALIBRATION_JSON = "calibration.json"
+# Per recorded input, beside the graph inputs in <graph>.npz: where it was recorded.
+INDEX_KEYS = ("step", "frame", "run")
 DENOISERS = ("content", "motion")
 
 
@@ -103,9 +105,8 @@ def record_calibration(export_dir: Path, out_dir: Path, videos: int, seed: int =
     try:
         for graph, rows in recorded.items():
             arrays = {name: np.stack([r[3][name] for r in rows]) for name in rows[0][3]}
-            np.savez(tmp / f"{graph}.npz", step=np.array([r[0] for r in rows]),
-                     frame=np.array([r[1] for r in rows]), run=np.array([r[2] for r in rows]),
-                     **arrays)
+            index = {key: np.array([r[i] for r in rows]) for i, key in enumerate(INDEX_KEYS)}
+            np.savez(tmp / f"{graph}.npz", **index, **arrays)
         (tmp / CALIBRATION_JSON).write_text(json.dumps(info, indent=2))
         publish_directory(tmp, out_dir)
     finally:
@@ -117,16 +118,25 @@ def record_calibration(export_dir: Path, out_dir: Path, videos: int, seed: int =
 def load_calibration(calib_dir: Path, graph: str) -> list[dict[str, np.ndarray]]:
     """The recorded input dicts of one denoiser, in recording order."""
     with np.load(Path(calib_dir) / f"{graph}.npz") as data:
-        names = [n for n in data.files if n not in ("step", "frame", "run")]
+        names = [n for n in data.files if n not in INDEX_KEYS]
         arrays = {n: data[n] for n in names}
     count = len(next(iter(arrays.values())))
     return [{n: arrays[n][i] for n in names} for i in range(count)]
 
 
-def calibration_steps(calib_dir: Path, graph: str) -> np.ndarray:
-    """The sampler step at which each of load_calibration's inputs was recorded."""
+def calibration_index(calib_dir: Path, graph: str) -> dict[str, np.ndarray]:
+    """Where each of load_calibration's inputs was recorded: {"step", "frame", "run"} arrays."""
     with np.load(Path(calib_dir) / f"{graph}.npz") as data:
-        return data["step"]
+        return {key: data[key] for key in INDEX_KEYS}
+
+
+def calibration_info(calib_dir: Path, export_dir: Path) -> dict[str, Any]:
+    """calibration.json of `calib_dir` (recorded from `export_dir`), or ManifestError."""
+    path = Path(calib_dir) / CALIBRATION_JSON
+    if not path.is_file():
+        raise ManifestError(f"{calib_dir}: no {CALIBRATION_JSON}: record it with "
+                            f"`vidm-rt calibrate {export_dir}`")
+    return json.loads(path.read_text())
 
 
 def quantize_export(export_dir: Path, calib_dir: Path, options: QuantOptions | None = None,
@@ -137,11 +147,7 @@ def quantize_export(export_dir: Path, calib_dir: Path, options: QuantOptions | N
 
     export_dir, calib_dir = Path(export_dir), Path(calib_dir)
     manifest = load_manifest(export_dir)
-    info_path = calib_dir / CALIBRATION_JSON
-    if not info_path.is_file():
-        raise ManifestError(f"{calib_dir}: no {CALIBRATION_JSON}: record it with "
-                            f"`vidm-rt calibrate {export_dir}`")
-    info = json.loads(info_path.read_text())
+    info = calibration_info(calib_dir, export_dir)
     for graph, digest in info["fp32_graphs"].items():
         if manifest["files"].get(manifest["graphs"][graph]["file"]) != digest:
             raise ManifestError(f"{calib_dir} was recorded for other {graph} weights than "

@@ -55,9 +55,12 @@ def _float_tensors(model) -> set[str]:
 def convert_to_fp16(model, conditioning_inputs: frozenset[str] = CONDITIONING_INPUTS,
                     keep_nodes: frozenset[str] = frozenset()):
     """A new onnx.ModelProto: `model` with its data path in FP16 (see the module docstring);
-    the nodes named in `keep_nodes` stay FP32 too."""
-    from onnx import TensorProto, helper, numpy_helper
+    the nodes named in `keep_nodes` stay FP32 too. `model` is left as it was."""
+    from onnx import ModelProto, TensorProto, helper, numpy_helper
 
+    # The nodes are rewired in place below: work on a copy.
+    source, model = model, ModelProto()
+    model.CopyFrom(source)
     floats = _float_tensors(model)
     g = model.graph
     initializers = {i.name: i for i in g.initializer}

@@ -19,9 +19,6 @@ same Philox noise, the export's sampler) with one change, on ONNX Runtime's CPU 
                         before 2026-11-25 had an FP16 flow graph, fp16:flow); FP16 as
                         --fp16-as says, as in `vidm-rt quality` (the runs recorded before
                         2026-11-25 ran it as onnxruntime does)
-    fp16-io32:G         FP16 graphs for G made again with their input convs (the ones that read
-                        x_t, the flow and x_first) also in FP32, run as --fp16-as says (all:
-                        the denoisers, as the export's FP16 graphs)
     int8xN:G            INT8 graphs for G with ranges per group of steps: the steps split into
                         N equal groups, each group's graph quantized (the shipped QuantOptions)
                         on the calibration inputs of its own steps only (--calib)
@@ -47,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from vidm_rt.bench import cpu_session, fp16_variant, write_report
+from vidm_rt.bench import cpu_session, write_report
 from vidm_rt.export.graph_regions import output_convs
 from vidm_rt.manifest import load_manifest, precision_files
 from vidm_rt.precision_quality import (
@@ -156,17 +153,6 @@ def rounded_session(path: Path, kind: str, threads: int | None) -> Any:
     return cpu_session(model.SerializeToString(), threads)
 
 
-def fp16_input_convs_fp32_session(path: Path, fp16_as: str, threads: int | None) -> Any:
-    """A session of the FP32 graph at `path` converted to FP16 with its input convs kept FP32."""
-    import onnx
-
-    from vidm_rt.export.graph_regions import input_convs
-
-    model = onnx.load(str(path))
-    return cpu_session(fp16_variant(model, frozenset(input_convs(model)), fp16_as == "engine"),
-                       threads)
-
-
 def int8_per_step_group(engine: Path, calib: Path, graph: str, groups: int,
                         threads: int | None) -> list[Any]:
     """One INT8 session per step of the export's sampler: the steps split into `groups` equal
@@ -229,12 +215,6 @@ def row_setup(row: str, engine: Path, calib: Path, threads: int | None, fp16_as:
             files = precision_files(manifest, "fp32", engine)
             for g in targets:
                 sessions[g] = rounded_session(engine / files[g], kind, threads)
-        elif kind == "fp16-io32":
-            from vidm_rt.export import FP16_GRAPHS
-
-            files = precision_files(manifest, "fp32", engine)
-            for g in (g for g in targets if arg != "all" or g in FP16_GRAPHS):
-                sessions[g] = fp16_input_convs_fp32_session(engine / files[g], fp16_as, threads)
         elif kind in ("fp16", "int8"):
             from vidm_rt.runtime.ort_backend import OrtBackend
 

@@ -12,18 +12,16 @@ the median at the first, middle and last step. Rows:
                         ops in FP32 and skips their rounding: what `--fp16-as onnxruntime` runs)
     fp16 engine         the same graph with every FP16 tensor rounded (export/fp16_emulation.py,
                         what `vidm-rt quality` runs by default)
-    fp16 engine, fp32 OPS   fp16 engine, with the nodes of the listed op types also in FP32
-                        (convert_to_fp16's keep_nodes)
-    fp16 engine, fp16 OPS   fp16 engine, with only the nodes of the listed op types in FP16
+    fp16 engine, elementwise fp16   the same with every op but the normalizations and
+                        softmax in FP16 outside the conditioning and the residual stream
+    fp16 engine, stream fp16        the export's FP16 nodes plus the residual stream's convs
+                        (input convs, 1x1 skip convs)
+    fp16 engine, before 2026-11-25  both: the FP16 graphs exported until then (every op but the
+                        normalizations, softmax, conditioning and output conv in FP16)
     int8 onnxruntime    the export's INT8 QDQ graph as the CPU EP runs it (Q/DQ fused into
                         integer kernels), when the export has one
     int8 op by op       the same graph with graph optimizations off: every QuantizeLinear,
                         DequantizeLinear and FP32 op as written, the QDQ graph's literal meaning
-    fp32, flow fp16 engine   (motion) the FP32 graph fed the flow of an FP16 flow graph
-                        (export/fp16.py, rounded as an engine rounds) instead of the FP32 flow:
-                        what an FP16 flow network would add. Exports since 2026-11-25 run the
-                        flow in FP32 in every precision; this row says why. The previous frames
-                        it needs come from generating the calibration's videos again.
 
 The sampling trajectories of the bundled model keep every video at a relative eps error of 1e-4
 per step and let some videos become other samples at 3e-4 (bench/RESULTS.md, noise rows of
@@ -38,54 +36,31 @@ from typing import Any
 
 import numpy as np
 
-from vidm_rt.bench import cpu_session, fp16_variant, write_report
-from vidm_rt.calibrate import calibration_index, calibration_info, load_calibration
+from vidm_rt.bench import cpu_session, fp16_variant, relative_eps_error, write_report
+from vidm_rt.calibrate import calibration_index, load_calibration
+from vidm_rt.export.fp16 import fp16_nodes
 from vidm_rt.export.fp16_emulation import emulate_fp16
+from vidm_rt.export.graph_regions import (
+    FP16_OPS,
+    NORM_OPS,
+    conditioning_nodes,
+    output_convs,
+    residual_stream,
+)
 from vidm_rt.manifest import load_manifest, precision_files
 
-# (row name, op types, whether they are the ones kept FP32 or the only ones in FP16)
-VARIANTS = (
-    ("fp16 engine, fp32 Add", {"Add"}, "fp32"),
-    ("fp16 engine, fp32 Add Mul", {"Add", "Mul"}, "fp32"),
-    ("fp16 engine, fp32 Add Mul Sigmoid", {"Add", "Mul", "Sigmoid"}, "fp32"),
-    ("fp16 engine, fp16 Conv Gemm Einsum", {"Conv", "Gemm", "Einsum", "MatMul"}, "fp16"),
-)
 
-
-def relative_eps_error(sess: Any, feeds: list[dict[str, np.ndarray]],
-                       reference: np.ndarray) -> np.ndarray:
-    """Per input: RMS of the eps difference / RMS of FP32's eps (eps: the first half of the
-    output channels)."""
-    out = np.stack([sess.run(None, f)[0] for f in feeds])
-    eps = out.shape[2] // 2
-    diff = (out - reference)[:, :, :eps].astype(np.float64)
-    ref = reference[:, :, :eps].astype(np.float64)
-    return np.sqrt((diff ** 2).mean(axis=(1, 2, 3, 4)) / (ref ** 2).mean(axis=(1, 2, 3, 4)))
-
-
-def with_fp16_flow(engine: Path, calib: Path, feeds: list[dict[str, np.ndarray]],
-                   threads: int | None) -> list[dict[str, np.ndarray]] | None:
-    """The motion `feeds` with their flow recomputed by the FP16 flow graph (rounded as an
-    engine rounds), from the previous frames of the calibration's FP32 videos, generated again;
-    None when the calibration started from given first frames (not kept)."""
-    import onnx
-
-    from vidm_rt.precision_quality import generate_videos, precision_generator
-
-    info = calibration_info(calib, engine)
-    if info.get("first_frames"):
-        return None
-    gen = precision_generator(engine, "fp32", None, threads)
-    videos = generate_videos(gen, info["videos"] * gen.batch, info["frames"], info["seed"])
-    flow_file = str(engine / precision_files(load_manifest(engine), "fp32", engine)["flow"])
-    flow = cpu_session(fp16_variant(onnx.load(flow_file)), threads)
-    index = calibration_index(calib, "motion")
-    out = []
-    for f, run, frame in zip(feeds, index["run"], index["frame"], strict=True):
-        prev = videos[run * gen.batch:(run + 1) * gen.batch, frame - 1]
-        new_flow = flow.run(None, {"x_first": f["x_first"], "x_prev": prev})[0]
-        out.append({**f, "flow": new_flow})
-    return out
+def fp16_variants(model: Any) -> dict[str, set[str]]:
+    """Row name -> the nodes of `model` in FP16, for the rows that change the export's choice."""
+    nodes = model.graph.node
+    export = fp16_nodes(model)
+    fixed = conditioning_nodes(model) | output_convs(model)
+    stream = residual_stream(model)
+    every = {n.name for n in nodes if n.op_type not in NORM_OPS | {"Softmax"}} - fixed
+    stream_compute = {n.name for n in nodes if n.op_type in FP16_OPS} & stream - fixed
+    return {"fp16 engine, elementwise fp16": every - stream,
+            "fp16 engine, stream fp16": export | stream_compute,
+            "fp16 engine, before 2026-11-25": every}
 
 
 def main() -> None:
@@ -118,17 +93,12 @@ def main() -> None:
             "fp16 engine": (emulate_fp16(onnx.load(fp16_path)).SerializeToString(), True, feeds),
         }
         fp32_graph = onnx.load(fp32_path)
-        for name, ops, kind in VARIANTS:
-            keep = {n.name for n in fp32_graph.graph.node if (n.op_type in ops) == (kind == "fp32")}
-            rows[name] = (fp16_variant(fp32_graph, frozenset(keep)), True, feeds)
+        for name, half in fp16_variants(fp32_graph).items():
+            rows[name] = (fp16_variant(fp32_graph, half), True, feeds)
         int8 = manifest.get("precisions", {}).get("int8", {}).get(graph)
         if int8:
             rows["int8 onnxruntime"] = (str(args.engine / int8["file"]), True, feeds)
             rows["int8 op by op"] = (str(args.engine / int8["file"]), False, feeds)
-        if graph == "motion":
-            flow_feeds = with_fp16_flow(args.engine, calib, feeds, args.threads)
-            if flow_feeds is not None:
-                rows["fp32, flow fp16 engine"] = (fp32_path, True, flow_feeds)
         shown = sorted({int(steps.min()), int(np.median(steps)), int(steps.max())})
         for name, (source, optimize, inputs) in rows.items():
             err = relative_eps_error(cpu_session(source, args.threads, optimize), inputs,

@@ -19,7 +19,7 @@ import platform
 import resource
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -78,16 +78,27 @@ def cpu_session(model: str | bytes, threads: int | None, optimize: bool = True) 
     return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
 
 
-def fp16_variant(model: Any, keep_nodes: frozenset[str] = frozenset(),
+def fp16_variant(model: Any, half_nodes: Collection[str] | None = None,
                  emulate: bool = True) -> bytes:
-    """The FP32 onnx.ModelProto `model` converted by export/fp16.py (the nodes in `keep_nodes`
-    also FP32), serialized; `emulate`: rounded as an FP16 engine rounds (export/fp16_emulation.py),
-    else as ONNX Runtime runs the FP16 graph (bench scripts)."""
+    """The FP32 onnx.ModelProto `model` converted by export/fp16.py (the nodes in `half_nodes` in
+    FP16 instead of the export's choice), serialized; `emulate`: rounded as an FP16 engine
+    rounds (export/fp16_emulation.py), else as ONNX Runtime runs the FP16 graph (bench scripts)."""
     from .export.fp16 import convert_to_fp16
     from .export.fp16_emulation import emulate_fp16
 
-    fp16 = convert_to_fp16(model, keep_nodes=keep_nodes)
+    fp16 = convert_to_fp16(model, half_nodes)
     return (emulate_fp16(fp16) if emulate else fp16).SerializeToString()
+
+
+def relative_eps_error(sess: Any, feeds: list[dict[str, np.ndarray]],
+                       reference: np.ndarray) -> np.ndarray:
+    """Per input of a denoiser session (bench scripts): RMS of the eps difference / RMS of
+    FP32's eps (eps: the first half of the output channels)."""
+    out = np.stack([sess.run(None, f)[0] for f in feeds])
+    eps = out.shape[2] // 2
+    diff = (out - reference)[:, :, :eps].astype(np.float64)
+    ref = reference[:, :, :eps].astype(np.float64)
+    return np.sqrt((diff ** 2).mean(axis=(1, 2, 3, 4)) / (ref ** 2).mean(axis=(1, 2, 3, 4)))
 
 
 def write_report(path: Path, threads: int | None, fields: dict[str, Any]) -> None:

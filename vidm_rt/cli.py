@@ -336,8 +336,8 @@ def gpu_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--threads", type=click.IntRange(1), help="CPU threads (default: all).")
 @click.option("--precision", type=PRECISION_CHOICE,
               help="onnxruntime: the export's graphs to run (fp32 default; fp16 comes with the "
-                   "export, int8 from `vidm-rt calibrate`; the CPU EP computes most FP16 ops in "
-                   "FP32 and rounds less than an FP16 engine, see `vidm-rt quality --fp16-as`); "
+                   "export, int8 from `vidm-rt calibrate`; the CPU EP has no FP16 convolution "
+                   "and computes them in FP32, nearly fp32, see `vidm-rt quality --fp16-as`); "
                    "torch: fp16 = FP16 autocast on CUDA; "
                    "tensorrt: the engine's (checked).")
 @gpu_options
@@ -498,8 +498,9 @@ PSNR_TARGETS = {"fp16": 35.0, "int8": 25.0}
               show_default=True,
               help="engine: round every FP16 tensor to FP16, as an FP16 engine (TensorRT) does; "
                    "onnxruntime: run the FP16 graphs as ONNX Runtime's CPU EP does, which "
-                   "computes most FP16 ops in FP32 and skips their rounding (closer to fp32 "
-                   "than an FP16 engine). engine needs the onnx package.")
+                   "computes the FP16 ops it has no kernel for (convolutions among them) in "
+                   "FP32 and skips their rounding (nearly fp32, far closer than an FP16 "
+                   "engine). engine needs the onnx package.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Report folder: quality.json and psnr.png (default: quality/<export name>).")
 @first_frame_option(" Every precision starts from the same images; frames 1 on are compared "

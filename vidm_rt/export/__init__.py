@@ -39,8 +39,9 @@ TOLERANCE = {"content": 1e-3, "flow": 1e-3, "motion": 1e-3, "update": 1e-5,
 # the sampler update.
 FP16_GRAPHS = ("content", "motion")
 # Which graphs an export writes for a given checkpoint and options; raised when that changes,
-# so cached exports (the bundled demo's) are made again. 2: no FP16 flow graph.
-EXPORT_REVISION = 2
+# so cached exports (the bundled demo's) are made again. 2: no FP16 flow graph. 3: FP16 graphs
+# run only convolutions and products in FP16, outside the residual stream (export/fp16.py).
+EXPORT_REVISION = 3
 
 
 class ExportError(ValueError):

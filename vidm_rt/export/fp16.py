@@ -1,37 +1,47 @@
-"""FP16 variants of the exported graphs, with the overflow-prone parts kept in FP32.
+"""FP16 variants of the exported graphs: FP16 convolutions and matrix products, FP32 between.
 
-A node runs in FP32 when it is
-  - a normalisation (InstanceNormalization: the exporter's GroupNorm is Reshape ->
-    InstanceNormalization -> Reshape -> affine, so the statistics are the InstanceNormalization),
-  - a softmax,
-  - part of the conditioning: every node whose float inputs derive only from the timestep and
+A node runs in FP16 when it is a convolution or matrix product (Conv, Gemm, MatMul, Einsum: the
+ops that FP16 speeds up, on tensor cores) outside these regions (export/graph_regions.py):
+  - the conditioning: every node whose float inputs derive only from the timestep and
     frame-index inputs (t, k) and from weights. That is the content model's sinusoidal timestep
-    embedding and its MLP, and the whole PGN code of the motion model: the sine features and the
-    MLP that turns them into gamma/beta,
-  - an output convolution (in a denoiser the last conv, writing eps and v): rounding only its
-    weights to FP16 moves the shapes of one of 16 content frames (33.6 dB pooled), while
-    rounding all the content model's other weights leaves the frames at 47.2 dB (measured by
-    bench/precision_sensitivity.py, bench/RESULTS.md); it is one 3x3 conv to 2C channels,
-  - an op whose output type is an attribute (Cast, Constant, ConstantOfShape).
-Every other node runs in FP16; Casts are inserted where the two regions meet. Graph inputs and
+    embedding and its MLP, and the whole PGN code of the motion model,
+  - the residual stream: the nodes that carry the image inputs (x_t, x_first, the flow) to the
+    output without a normalization between. Its convs are the input convs and the 1x1 skip
+    convs of the decoder (about 4% of the conv FLOPs of a denoiser). Near the end of sampling
+    eps is a small difference of large terms that mostly come from x_t through this path: one
+    rounding of it to FP16 (2^-11) is several times the error of all the other convs together
+    (bench/RESULTS.md, 2026-11-25). The flow network has no normalization, so it is all stream,
+  - the output convolutions (in a denoiser the last conv, writing eps and v).
+Every other node runs in FP32: normalizations and their statistics, softmax, activations,
+residual adds, reshapes and concatenations. Each FP16 node reads Casts to FP16 of its inputs
+(its weights are stored in FP16) and its output is cast back, so the error is that of rounding
+the FP16 nodes' inputs, weights and outputs; rounding the elementwise chains between them too
+(normalization affine, PGN modulation, SiLU) tripled the per-step error. Graph inputs and
 outputs stay FP32, so the runtime's buffers are FP32 whatever the precision.
 
-TensorRT runs it as a strongly typed network. ONNX Runtime's CPU EP has few FP16 kernels: it
-runs the missing ones in FP32 and drops most of the rounding between them, so there the graph
-computes something between FP32 and FP16; export/fp16_emulation.py rewrites it to round every
-FP16 tensor, as an FP16 engine does, for measuring FP16 quality on the CPU.
+TensorRT runs it as a strongly typed network (on older 10.x, weakly typed with the FP32 layers
+pinned, vidm_rt/build.py). ONNX Runtime's CPU EP has no FP16 Conv: it runs those nodes in FP32
+and drops the Casts around them, so there the graph computes nearly FP32 (1e-7 from it on the
+bundled model); export/fp16_emulation.py rewrites it to round every FP16 tensor, as an FP16
+engine does, for measuring FP16 quality on the CPU.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
 
-from .graph_regions import CONDITIONING_INPUTS, conditioning_nodes, output_convs
+from .graph_regions import (
+    CONDITIONING_INPUTS,
+    FP16_OPS,
+    conditioning_nodes,
+    output_convs,
+    residual_stream,
+)
 
-KEEP_FP32_OPS = frozenset({"InstanceNormalization", "LayerNormalization", "GroupNormalization",
-                           "Softmax"})
+# Ops whose output type is an attribute: never converted.
 TYPED_SOURCE_OPS = frozenset({"Cast", "Constant", "ConstantOfShape"})
 # Inputs of these ops that are not the data (Resize's roi and scales are always float32).
 DATA_INPUTS = {"Resize": (0,)}
@@ -52,20 +62,26 @@ def _float_tensors(model) -> set[str]:
     return out
 
 
-def convert_to_fp16(model, conditioning_inputs: frozenset[str] = CONDITIONING_INPUTS,
-                    keep_nodes: frozenset[str] = frozenset()):
-    """A new onnx.ModelProto: `model` with its data path in FP16 (see the module docstring);
-    the nodes named in `keep_nodes` stay FP32 too. `model` is left as it was."""
+def fp16_nodes(model, conditioning_inputs: frozenset[str] = CONDITIONING_INPUTS) -> set[str]:
+    """Names of the nodes an FP16 graph runs in FP16 (see the module docstring)."""
+    fp32 = (conditioning_nodes(model, conditioning_inputs) | residual_stream(model)
+            | output_convs(model))
+    return {n.name for n in model.graph.node if n.op_type in FP16_OPS and n.name not in fp32}
+
+
+def convert_to_fp16(model, half_nodes: Collection[str] | None = None):
+    """A new onnx.ModelProto: `model` with the nodes of `fp16_nodes(model)` in FP16, or those
+    named in `half_nodes` (bench scripts compare other choices; Cast and Constant nodes stay as
+    they are). `model` is left as it was."""
     from onnx import ModelProto, TensorProto, helper, numpy_helper
 
     # The nodes are rewired in place below: work on a copy.
     source, model = model, ModelProto()
     model.CopyFrom(source)
+    half_nodes = fp16_nodes(model) if half_nodes is None else set(half_nodes)
     floats = _float_tensors(model)
     g = model.graph
     initializers = {i.name: i for i in g.initializer}
-    fp32_nodes = (conditioning_nodes(model, conditioning_inputs) | output_convs(model)
-                  | set(keep_nodes))
     dtype = {name: TensorProto.FLOAT for name in floats}  # current type of each float tensor
     casts: dict[tuple[str, int], str] = {}
     fp16_weights: dict[str, str] = {}
@@ -91,13 +107,11 @@ def convert_to_fp16(model, conditioning_inputs: frozenset[str] = CONDITIONING_IN
         return casts[key]
 
     for node in g.node:
+        half = node.name in half_nodes and node.op_type not in TYPED_SOURCE_OPS
+        to = TensorProto.FLOAT16 if half else TensorProto.FLOAT
         data = DATA_INPUTS.get(node.op_type, range(len(node.input)))
-        float_inputs = [x for i, x in enumerate(node.input) if x and i in data and x in floats]
-        keep = (node.name in fp32_nodes or node.op_type in KEEP_FP32_OPS
-                or node.op_type in TYPED_SOURCE_OPS)
-        to = TensorProto.FLOAT if keep else TensorProto.FLOAT16
         for i, x in enumerate(node.input):
-            if x in float_inputs:
+            if x in floats and i in data:
                 node.input[i] = as_type(x, to)
         nodes.append(node)
         for y in node.output:

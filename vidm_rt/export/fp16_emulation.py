@@ -3,9 +3,10 @@
 The CPU EP has no FP16 kernel for most ops (Conv, Add, Mul, Sigmoid, ...). It runs such a node
 in FP32 between inserted Casts, and then drops the Cast pairs it inserted, our own Casts into
 the FP16 region included where they meet one of its own. So most FP16 tensors of an FP16 graph
-are never rounded to FP16 there: in the bundled model's content graph, only the inputs of the
-Reshape and Concat nodes (which do have FP16 kernels) are. Measured against FP32 that is an FP16
-engine with part of its rounding left out (bench/RESULTS.md, 2026-11-25).
+are never rounded to FP16 there (in the graphs of export/fp16.py, whose FP16 nodes are
+convolutions and products, none are; the earlier graphs had only the inputs of their FP16
+Reshape and Concat nodes rounded). Measured against FP32 that is an FP16 engine with its
+rounding left out (bench/RESULTS.md, 2026-11-25).
 
 `emulate_fp16` rewrites an FP16 graph into an FP32 one that rounds where an FP16 engine rounds:
 every FP16 tensor of the original is computed in FP32 and passed through Cast(FP16) ->

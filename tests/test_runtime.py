@@ -43,11 +43,11 @@ def test_export_writes_a_verified_manifest(exported) -> None:
     manifest = load_manifest(path)
     assert set(manifest["graphs"]) == {"content", "flow", "motion", "update"}
     assert set(manifest["files"]) == {"content.onnx", "flow.onnx", "motion.onnx", "update.onnx",
-                                      "content.fp16.onnx", "motion.fp16.onnx",
-                                      "model.safetensors"}
-    # The flow and the sampler update run FP32 in every precision.
+                                      "motion.fp16.onnx", "model.safetensors"}
+    # By default only the motion model runs FP16; the content model (once per video), the flow
+    # and the sampler update run FP32 under --precision fp16.
     assert {g: f["file"] for g, f in manifest["precisions"]["fp16"].items()} == {
-        "content": "content.fp16.onnx", "flow": "flow.onnx", "motion": "motion.fp16.onnx",
+        "content": "content.onnx", "flow": "flow.onnx", "motion": "motion.fp16.onnx",
         "update": "update.onnx"}
     assert manifest["graphs"]["motion"]["inputs"]["flow"]["shape"] == [1, 2, 32, 32]
     assert manifest["versions"]["onnx_opset"] == 18

@@ -172,9 +172,9 @@ def test_build_typing_by_version(export_dir, tmp_path, monkeypatch, version, str
         assert b["config"].flags == ({"FP16"} if ".fp16." in source and not strong else set())
         assert not b["config"].profiles  # static shapes: no profile needed
     sources = sorted(Path(b["network"].source).name for b in trt.builds)
-    assert sources == ["content.fp16.onnx", "flow.onnx", "motion.fp16.onnx", "update.onnx"]
+    assert sources == ["content.onnx", "flow.onnx", "motion.fp16.onnx", "update.onnx"]
     assert {g: s["precision"] for g, s in manifest["graphs"].items()} == {
-        "content": "fp16", "flow": "fp32", "motion": "fp16", "update": "fp32"}
+        "content": "fp32", "flow": "fp32", "motion": "fp16", "update": "fp32"}
     assert manifest["tensorrt"]["strongly_typed"] is strong
     assert manifest["tensorrt"]["version"] == version
 

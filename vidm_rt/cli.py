@@ -241,11 +241,12 @@ def default_engine(batch: int, say: Callable[[str], None]) -> Path:
 @click.option("--fp16-weights", is_flag=True,
               help="Round the weights to FP16 first, for the FP32 graphs too: every precision "
                    "then runs the same weights, and FP16 videos stay closer to FP32's.")
-@click.option("--fp16-graphs", default="content,motion", show_default=True,
+@click.option("--fp16-graphs", default="motion", show_default=True,
               help="Denoisers that get an FP16 graph, which --precision fp16 runs; the others "
-                   "run FP32 there, as the flow and the update always do. 'motion' keeps the "
-                   "content model, which runs once per video, in FP32: on the bundled model half "
-                   "as many FP16 videos drift from FP32's (bench/RESULTS.md).")
+                   "run FP32 there, as the flow and the update always do. The content model "
+                   "runs once per video: in FP16 it saves little, and on the bundled model it "
+                   "made more FP16 videos drift from FP32's (bench/RESULTS.md). 'content,motion' "
+                   "runs both in FP16.")
 @user_errors
 def export(checkpoint: Path, name: str | None, out_dir: Path, height: int | None,
            width: int | None, frames: int | None, batch: int, sampler: str, steps: int,

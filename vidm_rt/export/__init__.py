@@ -5,8 +5,8 @@
         flow.onnx      run once per frame
         motion.onnx    run once per step, with the flow as an input
         update.onnx    the sampler update (FP32), driven by the coefficient table
-        *.fp16.onnx    FP16 variants of the denoisers, content and motion (see export/fp16.py;
-                       ExportOptions.fp16_graphs picks them)
+        *.fp16.onnx    FP16 variants of the denoisers (see export/fp16.py): motion, and content
+                       too when ExportOptions.fp16_graphs names it
         model.safetensors   the weights, for the torch backend on the same schedule
         manifest.json  config, shapes, sampler table, versions, sha256 of every file
 
@@ -38,6 +38,10 @@ TOLERANCE = {"content": 1e-3, "flow": 1e-3, "motion": 1e-3, "update": 1e-5,
 # the denoisers' per step (bench/RESULTS.md, 2026-11-25): it runs FP32 in every precision, like
 # the sampler update.
 FP16_GRAPHS = ("content", "motion")
+# The default: the content model runs once per video (about 4% of a 16-frame video's denoiser
+# FLOPs on the bundled model), and its FP16 error can make frame 0 another sample, which changes
+# the whole video. In FP32 it left half as many FP16 videos drifting off (bench/RESULTS.md).
+DEFAULT_FP16_GRAPHS = ("motion",)
 # Which graphs an export writes for a given checkpoint and options; raised when that changes,
 # so cached exports (the bundled demo's) are made again. 2: no FP16 flow graph. 3: FP16 graphs
 # run only convolutions and products in FP16, outside the residual stream (export/fp16.py).
@@ -62,7 +66,7 @@ class ExportOptions:
     height: int | None = None
     width: int | None = None
     fp16_weights: bool = False         # round every weight to FP16 first: see _round_to_fp16
-    fp16_graphs: tuple[str, ...] = FP16_GRAPHS  # denoisers that get an FP16 graph (fp16 runs them)
+    fp16_graphs: tuple[str, ...] = DEFAULT_FP16_GRAPHS  # denoisers with an FP16 graph (fp16 runs)
 
 
 def _versions() -> dict[str, str]:

@@ -197,11 +197,33 @@ class FakeContext:
         return True
 
 
+class FakeLayer:
+    """A parsed ONNX node: its op as the layer type, its outputs' ONNX types as their dtypes
+    ("float32", "float16" or the ONNX type name); precision and output types as set."""
+
+    def __init__(self, name: str, layer_type: str, dtypes: list[str]) -> None:
+        self.name, self.type = name, layer_type
+        self.precision: str | None = None
+        self.output_types: dict[int, str] = {}
+        self._outputs = [types.SimpleNamespace(dtype=d) for d in dtypes]
+
+    @property
+    def num_outputs(self) -> int:
+        return len(self._outputs)
+
+    def get_output(self, j: int) -> Any:
+        return self._outputs[j]
+
+    def set_output_type(self, j: int, dtype: str) -> None:
+        self.output_types[j] = dtype
+
+
 @dataclass
 class FakeNetwork:
     flags: int
     source: str | None = None
     inputs: list[Any] = field(default_factory=list)
+    layers: list[FakeLayer] = field(default_factory=list)
 
     @property
     def num_inputs(self) -> int:
@@ -209,6 +231,13 @@ class FakeNetwork:
 
     def get_input(self, i: int) -> Any:
         return self.inputs[i]
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
+
+    def get_layer(self, i: int) -> FakeLayer:
+        return self.layers[i]
 
 
 class FakeParser:
@@ -226,6 +255,14 @@ class FakeParser:
                 d.dim_value if d.HasField("dim_value") else -1
                 for d in i.type.tensor_type.shape.dim))
             for i in model.graph.input]
+        g = onnx.shape_inference.infer_shapes(model).graph
+        elem = {v.name: v.type.tensor_type.elem_type for v in [*g.input, *g.value_info, *g.output]}
+        names = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.FLOAT16: "float16"}
+        self.network.layers = [
+            FakeLayer(n.name, n.op_type.upper(),
+                      [names.get(elem.get(y), onnx.TensorProto.DataType.Name(elem.get(y, 0)))
+                       for y in n.output])
+            for n in model.graph.node]
         return True
 
     def get_error(self, i: int) -> str:
@@ -322,7 +359,10 @@ def make_tensorrt(cuda: FakeCuda, version: str = "10.12.0.36") -> types.ModuleTy
     trt.TensorIOMode = _Enum(INPUT="INPUT", OUTPUT="OUTPUT")
     trt.NetworkDefinitionCreationFlag = _Enum(STRONGLY_TYPED=0)
     trt.MemoryPoolType = _Enum(WORKSPACE="WORKSPACE")
-    trt.BuilderFlag = _Enum(FP16="FP16", INT8="INT8", GPU_FALLBACK="GPU_FALLBACK", TF32="TF32")
+    trt.BuilderFlag = _Enum(FP16="FP16", INT8="INT8", GPU_FALLBACK="GPU_FALLBACK", TF32="TF32",
+                            OBEY_PRECISION_CONSTRAINTS="OBEY_PRECISION_CONSTRAINTS")
+    trt.LayerType = _Enum(CAST="CAST", IDENTITY="IDENTITY", CONSTANT="CONSTANT", SHAPE="SHAPE")
+    trt.float32, trt.float16 = "float32", "float16"
     trt.DeviceType = _Enum(GPU="GPU", DLA="DLA")
     trt.nptype = lambda dtype: np.dtype(dtype).type
     return trt

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tests.fake_gpu import FakeCuda, make_tensorrt
+from tests.fake_gpu import FakeConfig, FakeCuda, FakeNetwork, FakeParser, make_tensorrt
 from tests.test_runtime import assert_runs_without_torch, export_tiny
 from vidm_rt.build import BuildOptions, build_engines
 from vidm_rt.cli import main
@@ -177,6 +177,39 @@ def test_build_typing_by_version(export_dir, tmp_path, monkeypatch, version, str
         "content": "fp32", "flow": "fp32", "motion": "fp16", "update": "fp32"}
     assert manifest["tensorrt"]["strongly_typed"] is strong
     assert manifest["tensorrt"]["version"] == version
+
+
+def test_weakly_typed_fp16_build_pins_the_layers_the_graph_keeps_fp32(export_dir,
+                                                                       tmp_path) -> None:
+    """TensorRT 10.3 (JetPack 6) lowers any layer under the FP16 flag: every layer whose outputs
+    the FP16 graph types FP32 is pinned to FP32, the FP16 convs and products are left free."""
+    import onnx
+
+    from vidm_rt.build import _pin_fp32_layers
+    from vidm_rt.export.fp16 import convert_to_fp16, fp16_nodes
+
+    trt = make_tensorrt(FakeCuda(), "10.3.0.30")
+    fp32_model = onnx.load(str(export_dir / "motion.onnx"))
+    onnx.save(convert_to_fp16(fp32_model), str(tmp_path / "motion.fp16.onnx"))
+    network, config = FakeNetwork(0), FakeConfig()
+    FakeParser(network, None).parse_from_file(str(tmp_path / "motion.fp16.onnx"))
+    pinned = _pin_fp32_layers(trt, network, config)
+    assert "OBEY_PRECISION_CONSTRAINTS" in config.flags
+    layers = {layer.name: layer for layer in network.layers}
+    assert pinned == sum(layer.precision == "float32" for layer in network.layers) > 100
+    half = fp16_nodes(fp32_model)
+    assert all(layers[name].precision is None for name in half)
+    for layer in network.layers:
+        if layer.type in ("INSTANCENORMALIZATION", "SOFTMAX", "ADD", "SIGMOID"):
+            assert layer.precision == "float32" and set(layer.output_types.values()) == {"float32"}
+        if layer.type == "CAST":
+            assert layer.precision is None and not layer.output_types
+    # A graph with no FP16 tensor (the types did not come through): nothing pinned or obeyed.
+    network, config = FakeNetwork(0), FakeConfig()
+    FakeParser(network, None).parse_from_file(str(export_dir / "motion.onnx"))
+    assert _pin_fp32_layers(trt, network, config) is None
+    assert "OBEY_PRECISION_CONSTRAINTS" not in config.flags
+    assert all(layer.precision is None for layer in network.layers)
 
 
 def test_build_manifest_options_and_timing_cache(export_dir, tmp_path, fake_gpu) -> None:

@@ -11,7 +11,10 @@ Each is parsed with TensorRT's ONNX parser and built with the Python API (named 
   in 10.12 and removed in 11.0).
 - older 10.x (JetPack 6 ships 10.3): a weakly typed network with the FP16 flag for the fp16
   graphs and the INT8 flag for the QDQ graphs (explicit quantization); graphs whose file is the
-  FP32 one in that precision too (update, flow) get no flag and build in FP32.
+  FP32 one in that precision too (update, flow) get no flag and build in FP32. The FP16 flag
+  lets TensorRT lower any layer, so every layer of an FP16 graph whose outputs the graph types
+  FP32 (all but its convolutions and products, export/fp16.py) is pinned to FP32 with
+  OBEY_PRECISION_CONSTRAINTS.
 - static shapes need no optimisation profile; a graph with a dynamic input gets one profile with
   min = opt = max = the export's shape.
 - one timing cache shared by all graphs, read before and written after the build, so a rebuild
@@ -116,6 +119,34 @@ def _configure(trt: Any, builder: Any, network: Any, options: BuildOptions, stro
     return config
 
 
+def _pin_fp32_layers(trt: Any, network: Any, config: Any) -> int | None:
+    """Pin every layer whose float outputs are all FP32 in the parsed network (the graph's own
+    types) to FP32, and make the builder obey it; returns how many were pinned, None when the
+    network reports no FP16 tensor at all (the types did not come through: pinning would make
+    it all FP32, so the FP16 flag decides alone). Without this the FP16 flag of a weakly typed
+    build may run the normalizations, the residual stream and the output conv in FP16, which
+    the FP16 graph keeps FP32 for accuracy. Casts, constants and shapes keep their types."""
+    floats = (trt.float32, trt.float16)
+    skip = {trt.LayerType.CAST, trt.LayerType.IDENTITY, trt.LayerType.CONSTANT,
+            trt.LayerType.SHAPE}
+    layers = [network.get_layer(i) for i in range(network.num_layers)]
+    outputs = [[layer.get_output(j).dtype for j in range(layer.num_outputs)] for layer in layers]
+    if not any(t == trt.float16 for types in outputs for t in types):
+        return None
+    pinned = 0
+    for layer, types in zip(layers, outputs, strict=True):
+        kept = [t for t in types if t in floats]
+        if layer.type in skip or not kept or any(t != trt.float32 for t in kept):
+            continue
+        layer.precision = trt.float32
+        for j, t in enumerate(types):
+            if t == trt.float32:
+                layer.set_output_type(j, trt.float32)
+        pinned += 1
+    config.set_flag(trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
+    return pinned
+
+
 def build_engines(export_dir: str | Path, options: BuildOptions,
                   progress: Callable[[str], None] | None = None) -> Path:
     """Build every graph of the export at options.precision; returns the engine directory."""
@@ -160,13 +191,20 @@ def build_engines(export_dir: str | Path, options: BuildOptions,
                 cache = builder.create_builder_config().create_timing_cache(cache_data)
             reduced = file != spec["file"]
             config = _configure(trt, builder, network, options, strong, cache, shapes, reduced)
+            pinned = None
+            if not strong and reduced and options.precision == "fp16":
+                pinned = _pin_fp32_layers(trt, network, config)
+                say(f"  weakly typed: {pinned} of {network.num_layers} layers pinned to FP32"
+                    if pinned is not None else "  weakly typed: TensorRT reports no FP16 tensor "
+                    "in the parsed graph; no layer pinned, the FP16 flag decides")
             plan = builder.build_serialized_network(network, config)
             if plan is None:
                 raise BuildError(f"TensorRT could not build {graph} from {file} (see its log "
                                  "above); nothing was written")
             (tmp / f"{graph}.plan").write_bytes(bytes(plan))
             graphs[graph] = {**spec, "file": f"{graph}.plan", "source": file,
-                             "precision": options.precision if reduced else "fp32"}
+                             "precision": options.precision if reduced else "fp32",
+                             **({"fp32_layers": pinned} if pinned is not None else {})}
         write_manifest(tmp, {
             **{key: manifest[key] for key in SHARED_FIELDS if key in manifest},
             "kind": "tensorrt",

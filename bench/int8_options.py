@@ -29,24 +29,25 @@ from vidm_rt.precision_quality import generate_videos, precision_generator, teac
 from vidm_rt.quality import psnr_per_frame
 from vidm_rt.runtime import RuntimeOptions, VideoGenerator
 
-BASE = QuantOptions()
+BASE = QuantOptions()  # the shipped options
 CONFIGS = {
-    "keep io+pgn+attention": BASE,
+    "keep io+pgn+attention+stream": BASE,
+    "keep io+pgn+attention": replace(BASE, exclude=("io", "pgn", "attention")),
     "keep io+pgn": replace(BASE, exclude=("io", "pgn")),
     "keep io+attention": replace(BASE, exclude=("io", "attention")),
     "keep io": replace(BASE, exclude=("io",)),
     "keep nothing": replace(BASE, exclude=()),
-    "keep io+pgn+attn: Conv only": replace(BASE, op_types=("Conv",)),
-    "keep io+pgn+attn: per-tensor": replace(BASE, per_channel=False),
-    "keep io+pgn+attn: reduce_range": replace(BASE, reduce_range=True),
-    "keep io+pgn+attn: asym. act.": replace(BASE, symmetric_activations=False),
-    "keep io+pgn+attn: minmax": replace(BASE, calibrate_method="minmax"),
-    "keep io+pgn+attn: percentile 99.99": replace(BASE, percentile=99.99),
-    "keep io+pgn+attn: percentile 99.9": replace(BASE, percentile=99.9),
-    "keep io+pgn+attn: moving-average ranges": replace(BASE, calibrate_method="minmax",
-                                                       moving_average=True),
-    "keep io+pgn+attn: int32 bias": replace(BASE, quantize_bias=True),
-    "keep io+pgn+attn: uint8 act.": replace(BASE, activations="uint8", symmetric_activations=False),
+    "shipped: Conv only": replace(BASE, op_types=("Conv",)),
+    "shipped: per-tensor": replace(BASE, per_channel=False),
+    "shipped: reduce_range": replace(BASE, reduce_range=True),
+    "shipped: asym. act.": replace(BASE, symmetric_activations=False),
+    "shipped: minmax": replace(BASE, calibrate_method="minmax"),
+    "shipped: percentile 99.99": replace(BASE, percentile=99.99),
+    "shipped: percentile 99.9": replace(BASE, percentile=99.9),
+    "shipped: moving-average ranges": replace(BASE, calibrate_method="minmax",
+                                              moving_average=True),
+    "shipped: int32 bias": replace(BASE, quantize_bias=True),
+    "shipped: uint8 act.": replace(BASE, activations="uint8", symmetric_activations=False),
     "keep io+pgn: uint8 act.": replace(BASE, exclude=("io", "pgn"), activations="uint8",
                                        symmetric_activations=False),
     "keep io: uint8 act.": replace(BASE, exclude=("io",), activations="uint8",

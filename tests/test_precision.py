@@ -185,9 +185,11 @@ def test_int8_graphs_are_qdq_and_run_on_the_cpu(calibrated) -> None:
     groups = node_groups(fp32)
     # Two first convs (UNet input, encoder input), one last conv; PGN: embed Gemm + 2 MLP convs.
     assert len(groups["io"]) == 3 and len(groups["pgn"]) % 3 == 0 and groups["attention"]
+    # Stream: the two input convs and the decoder's 1x1 skip convs.
+    assert input_convs(fp32) < groups["stream"] and len(groups["stream"]) > 3
     dq_outputs = {n.output[0] for n in model.graph.node if n.op_type == "DequantizeLinear"}
     by_name = {n.name: n for n in model.graph.node}
-    for name in groups["io"] | groups["pgn"]:
+    for name in groups["io"] | groups["pgn"] | groups["stream"]:
         assert by_name[name].input[1] not in dq_outputs
     quantized = [n for n in model.graph.node if n.op_type == "Conv" and n.input[1] in dq_outputs]
     assert quantized

@@ -135,8 +135,8 @@ def _pin_fp32_layers(trt: Any, network: Any, config: Any) -> int | None:
         return None
     pinned = 0
     for layer, types in zip(layers, outputs, strict=True):
-        kept = [t for t in types if t in floats]
-        if layer.type in skip or not kept or any(t != trt.float32 for t in kept):
+        float_types = [t for t in types if t in floats]
+        if layer.type in skip or not float_types or any(t != trt.float32 for t in float_types):
             continue
         layer.precision = trt.float32
         for j, t in enumerate(types):

@@ -33,13 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .graph_regions import (
-    CONDITIONING_INPUTS,
-    FP16_OPS,
-    conditioning_nodes,
-    output_convs,
-    residual_stream,
-)
+from .graph_regions import FP16_OPS, conditioning_nodes, output_convs, residual_stream
 
 # Ops whose output type is an attribute: never converted.
 TYPED_SOURCE_OPS = frozenset({"Cast", "Constant", "ConstantOfShape"})
@@ -62,10 +56,9 @@ def _float_tensors(model) -> set[str]:
     return out
 
 
-def fp16_nodes(model, conditioning_inputs: frozenset[str] = CONDITIONING_INPUTS) -> set[str]:
+def fp16_nodes(model) -> set[str]:
     """Names of the nodes an FP16 graph runs in FP16 (see the module docstring)."""
-    fp32 = (conditioning_nodes(model, conditioning_inputs) | residual_stream(model)
-            | output_convs(model))
+    fp32 = conditioning_nodes(model) | residual_stream(model) | output_convs(model)
     return {n.name for n in model.graph.node if n.op_type in FP16_OPS and n.name not in fp32}
 
 

@@ -72,4 +72,3 @@ def residual_stream(model) -> set[str]:
             raw.update(node.output)
             names.add(node.name)
     return names
-

@@ -29,7 +29,6 @@ engine does, for measuring FP16 quality on the CPU.
 from __future__ import annotations
 
 from collections.abc import Collection
-from pathlib import Path
 
 import numpy as np
 
@@ -142,10 +141,3 @@ def checked_model(graph, source, producer: str):
     onnx.checker.check_model(model, full_check=True)
     return model
 
-
-def write_fp16_graph(src: Path, dst: Path) -> None:
-    """Convert the FP32 graph file `src` into the FP16 graph file `dst`."""
-    import onnx
-
-    model = onnx.load(str(src))
-    onnx.save(convert_to_fp16(model), str(dst))

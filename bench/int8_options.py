@@ -47,6 +47,7 @@ CONFIGS = {
     "shipped: moving-average ranges": replace(BASE, calibrate_method="minmax",
                                               moving_average=True),
     "shipped: int32 bias": replace(BASE, quantize_bias=True),
+    "shipped: inputs only": replace(BASE, quantize_outputs=False),
     "shipped: uint8 act.": replace(BASE, activations="uint8", symmetric_activations=False),
     "keep io+pgn: uint8 act.": replace(BASE, exclude=("io", "pgn"), activations="uint8",
                                        symmetric_activations=False),

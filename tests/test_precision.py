@@ -229,6 +229,28 @@ def test_quantization_is_deterministic(calibrated, tmp_path) -> None:
     assert digests[0] == digests[1] == sha256_file(engine / "motion.int8.onnx")
 
 
+def _quantized_conv_outputs(path) -> set[str]:
+    """The Conv outputs that a QuantizeLinear reads (rounded to INT8 for their consumers)."""
+    model = onnx.load(str(path))
+    conv_outputs = {y for n in model.graph.node if n.op_type == "Conv" for y in n.output}
+    return {n.input[0] for n in model.graph.node
+            if n.op_type == "QuantizeLinear" and n.input[0] in conv_outputs}
+
+
+def test_quantize_outputs_option(calibrated, tmp_path) -> None:
+    engine, calib = calibrated
+    assert _quantized_conv_outputs(engine / "motion.int8.onnx")  # the default rounds them
+    copy = tmp_path / "inputs-only"
+    shutil.copytree(engine, copy)
+    quantize_export(copy, calib, QuantOptions(quantize_outputs=False))
+    model = onnx.load(str(copy / "motion.int8.onnx"))
+    assert not _quantized_conv_outputs(copy / "motion.int8.onnx")
+    assert sum(n.op_type == "QuantizeLinear" for n in model.graph.node) > 0  # inputs still are
+    feeds = _motion_feeds(1)
+    want, got = _run(engine / "motion.onnx", feeds), _run(copy / "motion.int8.onnx", feeds)
+    assert np.abs(got - want).max() / (1 + np.abs(want).max()) < 0.2
+
+
 def test_calibration_in_chunks_gives_the_same_minmax_graph(calibrated, tmp_path,
                                                            monkeypatch) -> None:
     # The calibrator sees the samples in chunks (bounded memory); MinMax ranges merge exactly.

@@ -54,6 +54,9 @@ class QuantOptions:
     # Float biases: TensorRT's parser takes only 8-bit Q/DQ, and ONNX Runtime's CPU EP is as
     # fast with them as with INT32 biases (measured, bench/RESULTS.md).
     quantize_bias: bool = False
+    # Q/DQ on the quantized products' outputs too: ONNX Runtime then rounds every consumer of a
+    # conv's output to INT8, the residual adds and the next normalization included.
+    quantize_outputs: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -142,7 +145,9 @@ def quantize_graph(src: Path, dst: Path, samples: Sequence[dict[str, np.ndarray]
                                "CalibMovingAverage": options.moving_average,
                                "CalibPercentile": options.percentile,
                                "CalibStridedMinMax": calibration_chunk(len(samples)),
-                               "QuantizeBias": options.quantize_bias},
+                               "QuantizeBias": options.quantize_bias,
+                               "OpTypesToExcludeOutputQuantization":
+                                   [] if options.quantize_outputs else list(options.op_types)},
             )
     finally:
         logger.setLevel(level)

@@ -14,6 +14,14 @@ same Philox noise, the export's sampler) with one change, on ONNX Runtime's CPU 
     weights8:G          FP32 arithmetic, the weights of the convs the INT8 graph quantizes
                         rounded to its grid (symmetric INT8 per output channel): INT8's
                         weight error without its activation error
+    acts8:G             the export's INT8 graph for G with its weights exact (the FP32
+                        graph's, not dequantized from INT8): INT8's activation error without
+                        its weight error, what INT8 of a model with weights on the INT8 grid
+                        would give
+    int8keepK:G         the export's INT8 graph for G with the K nodes of largest error in
+                        --node-error (bench/precision_node_error.py --precision int8, for G)
+                        in FP32: the other nodes read their inputs through the INT8 graph's
+                        Q/DQ pairs (vidm_rt.bench.int8_variant)
     fp16:G, int8:G      the export's FP16 / INT8 graph for G, FP32 graphs for the rest
                         (G = all: the export's precision as `--precision` runs it; exports
                         before 2026-11-25 had an FP16 flow graph, fp16:flow); FP16 as
@@ -38,13 +46,14 @@ Prints, per row, the pooled PSNR per frame (min, mean, frame 0) and how many vid
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from vidm_rt.bench import cpu_session, write_report
+from vidm_rt.bench import cpu_session, int8_variant, quantized_nodes, write_report
 from vidm_rt.export.graph_regions import output_convs
 from vidm_rt.manifest import load_manifest, precision_files
 from vidm_rt.precision_quality import (
@@ -177,18 +186,35 @@ def int8_per_step_group(engine: Path, calib: Path, graph: str, groups: int,
     return by_step
 
 
-def row_setup(row: str, engine: Path, calib: Path, threads: int | None, fp16_as: str):
+def least_error_nodes(node_error: Path | None, graph: str, keep: int) -> list[str]:
+    """The nodes of a precision_node_error.py --precision int8 JSON for `graph` but the `keep`
+    of largest error."""
+    if node_error is None:
+        raise SystemExit("int8keepK rows need --node-error FILE (bench/precision_node_error.py "
+                         "--precision int8)")
+    report = json.loads(node_error.read_text())
+    if report["graph"] != graph or report["precision"] != "int8":
+        raise SystemExit(f"{node_error}: an INT8 node scan of {report['graph']!r}, not {graph!r}")
+    ranked = sorted(report["nodes"], key=lambda r: -r["rms"])
+    return [r["node"] for r in ranked[keep:]]
+
+
+def row_setup(row: str, engine: Path, calib: Path, threads: int | None, fp16_as: str,
+              node_error: Path | None = None):
     """setup(generator): applies the row's change to a generator of the FP32 graphs."""
     change, _, step_range = row.partition("@")
     kind, arg = change.split(":")
     manifest = load_manifest(engine)
     graphs = [g for g in ("content", "motion", "flow") if g in manifest["graphs"]]
     targets = graphs if arg == "all" else arg.split("+")
-    if kind in ("fp16", "int8") and arg != "all":
-        same = precision_files(manifest, kind, engine)
+    precision = "int8" if kind == "acts8" or kind.startswith("int8keep") else kind
+    if precision in ("fp16", "int8"):
+        same = precision_files(manifest, precision, engine)
         fp32 = [g for g in targets if same[g] == manifest["graphs"][g]["file"]]
-        if fp32:
-            raise SystemExit(f"{row}: this export's {kind} runs {', '.join(fp32)} in FP32 "
+        if arg == "all":
+            targets = [g for g in targets if g not in fp32]
+        elif fp32:
+            raise SystemExit(f"{row}: this export's {precision} runs {', '.join(fp32)} in FP32 "
                              "(no such row)")
 
     def setup(gen: Any) -> None:
@@ -222,6 +248,18 @@ def row_setup(row: str, engine: Path, calib: Path, threads: int | None, fp16_as:
             mixed = OrtBackend(engine, {g: files[g] for g in targets}, "cpu", threads,
                                emulate_fp16=kind == "fp16" and fp16_as == "engine")
             sessions.update(mixed.sessions)
+        elif kind == "acts8" or kind.startswith("int8keep"):
+            import onnx
+
+            int8, fp32 = (precision_files(manifest, p, engine) for p in ("int8", "fp32"))
+            for g in targets:
+                fp32_graph, int8_graph = (onnx.load(str(engine / f[g])) for f in (fp32, int8))
+                nodes = quantized_nodes(int8_graph)
+                if kind != "acts8":
+                    nodes = least_error_nodes(node_error, g, int(kind[len("int8keep"):]))
+                sessions[g] = cpu_session(int8_variant(
+                    fp32_graph, int8_graph, nodes, "activation" if kind == "acts8" else "both"),
+                    threads)
         elif kind.startswith("int8x"):
             for g in targets:
                 sessions[g] = StepSchedule(int8_per_step_group(
@@ -238,6 +276,8 @@ def main() -> None:
     ap.add_argument("--calib", type=Path,
                     help="calibration folder for int8xN rows (default: calibration/NAME)")
     ap.add_argument("--rows", default=DEFAULT_ROWS, help="comma-separated rows (see the top)")
+    ap.add_argument("--node-error", type=Path,
+                    help="an INT8 node scan (bench/precision_node_error.py) for int8keepK rows")
     ap.add_argument("--fp16-as", choices=FP16_AS, default="engine",
                     help="how fp16 rows run, as `vidm-rt quality --fp16-as`")
     ap.add_argument("--videos", type=int, default=16)
@@ -253,7 +293,8 @@ def main() -> None:
         else:
             gen = precision_generator(args.engine, "fp32", None, args.threads)
             if row is not None:
-                row_setup(row, args.engine, calib, args.threads, args.fp16_as)(gen)
+                row_setup(row, args.engine, calib, args.threads, args.fp16_as,
+                          args.node_error)(gen)
         return generate_videos(gen, args.videos, args.frames, args.seed)
 
     calib = args.calib or Path("calibration") / args.engine.name

@@ -251,6 +251,28 @@ def test_quantize_outputs_option(calibrated, tmp_path) -> None:
     assert np.abs(got - want).max() / (1 + np.abs(want).max()) < 0.2
 
 
+def test_int8_variant_rebuilds_the_int8_graph_node_by_node(calibrated) -> None:
+    # The bench scripts' per-node INT8 variants (vidm_rt.bench.int8_variant): with every
+    # quantized node they compute what the INT8 graph computes, with none what FP32 computes.
+    from vidm_rt.bench import int8_variant, quantized_nodes
+
+    engine, _ = calibrated
+    fp32, int8 = (onnx.load(str(engine / f)) for f in ("motion.onnx", "motion.int8.onnx"))
+    nodes = quantized_nodes(int8)
+    assert {"Conv"} <= {n.op_type for n in int8.graph.node if n.name in nodes}
+    feeds = _motion_feeds(3)
+    want_int8, want_fp32 = _run(int8, feeds), _run(fp32, feeds)
+    every = onnx.load_from_string(int8_variant(fp32, int8, nodes))
+    assert np.array_equal(_run(every, feeds), want_int8)
+    assert np.array_equal(_run(onnx.load_from_string(int8_variant(fp32, int8, [])), feeds),
+                          want_fp32)
+    weights = _run(onnx.load_from_string(int8_variant(fp32, int8, nodes, "weights")), feeds)
+    activations = _run(onnx.load_from_string(int8_variant(fp32, int8, nodes, "activation")),
+                       feeds)
+    for part in (weights, activations):
+        assert not np.array_equal(part, want_fp32) and not np.array_equal(part, want_int8)
+
+
 def test_calibration_in_chunks_gives_the_same_minmax_graph(calibrated, tmp_path,
                                                            monkeypatch) -> None:
     # The calibrator sees the samples in chunks (bounded memory); MinMax ranges merge exactly.

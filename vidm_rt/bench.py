@@ -90,6 +90,63 @@ def fp16_variant(model: Any, half_nodes: Collection[str] | None = None,
     return (emulate_fp16(fp16) if emulate else fp16).SerializeToString()
 
 
+QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
+
+
+def quantized_nodes(int8: Any) -> list[str]:
+    """The nodes of a QDQ onnx.ModelProto that read an input through a DequantizeLinear."""
+    producer = {y: n for n in int8.graph.node for y in n.output}
+    return [n.name for n in int8.graph.node if n.op_type not in QDQ_OPS
+            and any(x in producer and producer[x].op_type == "DequantizeLinear"
+                    for x in n.input)]
+
+
+def int8_variant(fp32: Any, int8: Any, nodes: Collection[str], part: str = "both") -> bytes:
+    """The FP32 onnx.ModelProto `fp32` with each of `nodes` reading its inputs as the INT8 QDQ
+    graph `int8` (quantized from it: same node names) gives them, through Q/DQ: `part` "both",
+    "activation" (the inputs an activation's Q/DQ pair rounds) or "weights" (the inputs
+    dequantized from an INT8 initializer); serialized (bench scripts). Only these nodes see
+    the rounding, not the other readers of the same tensors."""
+    import onnx
+
+    producer = {y: n for n in int8.graph.node for y in n.output}
+    int8_nodes = {n.name: n for n in int8.graph.node}
+    int8_inits = {i.name: i for i in int8.graph.initializer}
+    model = onnx.ModelProto()
+    model.CopyFrom(fp32)
+    have = {i.name for i in model.graph.initializer}
+    chains: dict[str, list[Any]] = {}
+    for node in model.graph.node:
+        if node.name not in nodes:
+            continue
+        quantized = int8_nodes[node.name]
+        chain = chains.setdefault(node.name, [])
+        for i, x in enumerate(quantized.input):
+            dq = producer.get(x)
+            if dq is None or dq.op_type != "DequantizeLinear":
+                continue
+            if part != "both" and (dq.input[0] in int8_inits) != (part == "weights"):
+                continue
+            stack = [x]
+            while stack:
+                p = producer.get(stack.pop())
+                if p is not None and p.op_type in QDQ_OPS and p not in chain:
+                    chain.append(p)
+                    stack += list(p.input)
+            node.input[i] = x
+        for p in chain:
+            for x in p.input:
+                if x in int8_inits and x not in have:
+                    model.graph.initializer.append(int8_inits[x])
+                    have.add(x)
+    # A chain reads an FP32 activation that its node read, and INT8 initializers: it goes
+    # right before its node.
+    ordered = [q for n in model.graph.node for q in [*reversed(chains.get(n.name, [])), n]]
+    del model.graph.node[:]
+    model.graph.node.extend(ordered)
+    return model.SerializeToString()
+
+
 def relative_eps_error(sess: Any, feeds: list[dict[str, np.ndarray]],
                        reference: np.ndarray) -> np.ndarray:
     """Per input of a denoiser session (bench scripts): RMS of the eps difference / RMS of

@@ -22,6 +22,9 @@ same Philox noise, the export's sampler) with one change, on ONNX Runtime's CPU 
                         --node-error (bench/precision_node_error.py --precision int8, for G)
                         in FP32: the other nodes read their inputs through the INT8 graph's
                         Q/DQ pairs (vidm_rt.bench.int8_variant)
+    fp16keepK:G         the export's FP16 graph for G with the K of its FP16 nodes of largest
+                        error in --node-error (precision_node_error.py --precision fp16) in
+                        FP32 too; FP16 as --fp16-as says
     fp16:G, int8:G      the export's FP16 / INT8 graph for G, FP32 graphs for the rest
                         (G = all: the export's precision as `--precision` runs it; exports
                         before 2026-11-25 had an FP16 flow graph, fp16:flow); FP16 as
@@ -53,7 +56,8 @@ from typing import Any
 
 import numpy as np
 
-from vidm_rt.bench import cpu_session, int8_variant, quantized_nodes, write_report
+from vidm_rt.bench import cpu_session, fp16_variant, int8_variant, quantized_nodes, write_report
+from vidm_rt.export.fp16 import fp16_nodes
 from vidm_rt.export.graph_regions import output_convs
 from vidm_rt.manifest import load_manifest, precision_files
 from vidm_rt.precision_quality import (
@@ -186,17 +190,19 @@ def int8_per_step_group(engine: Path, calib: Path, graph: str, groups: int,
     return by_step
 
 
-def least_error_nodes(node_error: Path | None, graph: str, keep: int) -> list[str]:
-    """The nodes of a precision_node_error.py --precision int8 JSON for `graph` but the `keep`
-    of largest error."""
+def worst_nodes(node_error: Path | None, graph: str, precision: str, count: int) -> set[str]:
+    """The `count` nodes of largest error in a bench/precision_node_error.py JSON of `graph` at
+    `precision`, among the nodes the export's graph lowers to that precision."""
     if node_error is None:
-        raise SystemExit("int8keepK rows need --node-error FILE (bench/precision_node_error.py "
-                         "--precision int8)")
+        raise SystemExit(f"{precision}keepK rows need --node-error FILE "
+                         f"(bench/precision_node_error.py --precision {precision})")
     report = json.loads(node_error.read_text())
-    if report["graph"] != graph or report["precision"] != "int8":
-        raise SystemExit(f"{node_error}: an INT8 node scan of {report['graph']!r}, not {graph!r}")
-    ranked = sorted(report["nodes"], key=lambda r: -r["rms"])
-    return [r["node"] for r in ranked[keep:]]
+    if report["graph"] != graph or report["precision"] != precision:
+        raise SystemExit(f"{node_error}: a {report['precision']} node scan of "
+                         f"{report['graph']!r}, not {precision} of {graph!r}")
+    lowered = [r for r in report["nodes"]
+               if precision == "int8" or "export's FP16 nodes" in r["groups"]]
+    return {r["node"] for r in sorted(lowered, key=lambda r: -r["rms"])[:count]}
 
 
 def row_setup(row: str, engine: Path, calib: Path, threads: int | None, fp16_as: str,
@@ -207,7 +213,8 @@ def row_setup(row: str, engine: Path, calib: Path, threads: int | None, fp16_as:
     manifest = load_manifest(engine)
     graphs = [g for g in ("content", "motion", "flow") if g in manifest["graphs"]]
     targets = graphs if arg == "all" else arg.split("+")
-    precision = "int8" if kind == "acts8" or kind.startswith("int8keep") else kind
+    precision = ("int8" if kind == "acts8" or kind.startswith("int8keep")
+                 else "fp16" if kind.startswith("fp16keep") else kind)
     if precision in ("fp16", "int8"):
         same = precision_files(manifest, precision, engine)
         fp32 = [g for g in targets if same[g] == manifest["graphs"][g]["file"]]
@@ -256,10 +263,20 @@ def row_setup(row: str, engine: Path, calib: Path, threads: int | None, fp16_as:
                 fp32_graph, int8_graph = (onnx.load(str(engine / f[g])) for f in (fp32, int8))
                 nodes = quantized_nodes(int8_graph)
                 if kind != "acts8":
-                    nodes = least_error_nodes(node_error, g, int(kind[len("int8keep"):]))
+                    kept = worst_nodes(node_error, g, "int8", int(kind[len("int8keep"):]))
+                    nodes = [n for n in nodes if n not in kept]
                 sessions[g] = cpu_session(int8_variant(
                     fp32_graph, int8_graph, nodes, "activation" if kind == "acts8" else "both"),
                     threads)
+        elif kind.startswith("fp16keep"):
+            import onnx
+
+            files = precision_files(manifest, "fp32", engine)
+            for g in targets:
+                model = onnx.load(str(engine / files[g]))
+                kept = worst_nodes(node_error, g, "fp16", int(kind[len("fp16keep"):]))
+                sessions[g] = cpu_session(fp16_variant(model, fp16_nodes(model) - kept,
+                                                       emulate=fp16_as == "engine"), threads)
         elif kind.startswith("int8x"):
             for g in targets:
                 sessions[g] = StepSchedule(int8_per_step_group(
@@ -277,7 +294,8 @@ def main() -> None:
                     help="calibration folder for int8xN rows (default: calibration/NAME)")
     ap.add_argument("--rows", default=DEFAULT_ROWS, help="comma-separated rows (see the top)")
     ap.add_argument("--node-error", type=Path,
-                    help="an INT8 node scan (bench/precision_node_error.py) for int8keepK rows")
+                    help="a node scan (bench/precision_node_error.py) for int8keepK / fp16keepK "
+                         "rows")
     ap.add_argument("--fp16-as", choices=FP16_AS, default="engine",
                     help="how fp16 rows run, as `vidm-rt quality --fp16-as`")
     ap.add_argument("--videos", type=int, default=16)

@@ -54,8 +54,10 @@ class QuantOptions:
     # Float biases: TensorRT's parser takes only 8-bit Q/DQ, and ONNX Runtime's CPU EP is as
     # fast with them as with INT32 biases (measured, bench/RESULTS.md).
     quantize_bias: bool = False
-    # Q/DQ on the quantized products' outputs too: ONNX Runtime then rounds every consumer of a
-    # conv's output to INT8, the residual adds and the next normalization included.
+    # Q/DQ on the quantized products' outputs too, which rounds a conv's output for every
+    # reader (residual add, next normalization): 40% of the INT8 step error on the bundled
+    # model, but without it ONNX Runtime's CPU EP cannot fuse QLinearConv and runs slower than
+    # FP32 (0.87x on small; bench/RESULTS.md 2026-11-25).
     quantize_outputs: bool = True
 
     def to_dict(self) -> dict:

@@ -22,9 +22,10 @@ same Philox noise, the export's sampler) with one change, on ONNX Runtime's CPU 
                         --node-error (bench/precision_node_error.py --precision int8, for G)
                         in FP32: the other nodes read their inputs through the INT8 graph's
                         Q/DQ pairs (vidm_rt.bench.int8_variant)
-    fp16keepK:G         the export's FP16 graph for G with the K of its FP16 nodes of largest
-                        error in --node-error (precision_node_error.py --precision fp16) in
-                        FP32 too; FP16 as --fp16-as says
+    fp16keepK:G         the FP16 graph for G without its FP32 tail (fp16_fp32_tail 0, the
+                        graphs before export revision 4) and with the K of its FP16 nodes of
+                        largest error in --node-error (precision_node_error.py --precision
+                        fp16) in FP32; FP16 as --fp16-as says
     fp16:G, int8:G      the export's FP16 / INT8 graph for G, FP32 graphs for the rest
                         (G = all: the export's precision as `--precision` runs it; exports
                         before 2026-11-25 had an FP16 flow graph, fp16:flow); FP16 as
@@ -51,6 +52,7 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -190,9 +192,10 @@ def int8_per_step_group(engine: Path, calib: Path, graph: str, groups: int,
     return by_step
 
 
-def worst_nodes(node_error: Path | None, graph: str, precision: str, count: int) -> set[str]:
+def worst_nodes(node_error: Path | None, graph: str, precision: str, count: int,
+                among: Collection[str]) -> set[str]:
     """The `count` nodes of largest error in a bench/precision_node_error.py JSON of `graph` at
-    `precision`, among the nodes the export's graph lowers to that precision."""
+    `precision`, among the nodes `among`."""
     if node_error is None:
         raise SystemExit(f"{precision}keepK rows need --node-error FILE "
                          f"(bench/precision_node_error.py --precision {precision})")
@@ -200,9 +203,8 @@ def worst_nodes(node_error: Path | None, graph: str, precision: str, count: int)
     if report["graph"] != graph or report["precision"] != precision:
         raise SystemExit(f"{node_error}: a {report['precision']} node scan of "
                          f"{report['graph']!r}, not {precision} of {graph!r}")
-    lowered = [r for r in report["nodes"]
-               if precision == "int8" or "export's FP16 nodes" in r["groups"]]
-    return {r["node"] for r in sorted(lowered, key=lambda r: -r["rms"])[:count]}
+    ranked = sorted((r for r in report["nodes"] if r["node"] in among), key=lambda r: -r["rms"])
+    return {r["node"] for r in ranked[:count]}
 
 
 def row_setup(row: str, engine: Path, calib: Path, threads: int | None, fp16_as: str,
@@ -263,7 +265,7 @@ def row_setup(row: str, engine: Path, calib: Path, threads: int | None, fp16_as:
                 fp32_graph, int8_graph = (onnx.load(str(engine / f[g])) for f in (fp32, int8))
                 nodes = quantized_nodes(int8_graph)
                 if kind != "acts8":
-                    kept = worst_nodes(node_error, g, "int8", int(kind[len("int8keep"):]))
+                    kept = worst_nodes(node_error, g, "int8", int(kind[len("int8keep"):]), nodes)
                     nodes = [n for n in nodes if n not in kept]
                 sessions[g] = cpu_session(int8_variant(
                     fp32_graph, int8_graph, nodes, "activation" if kind == "acts8" else "both"),
@@ -274,8 +276,9 @@ def row_setup(row: str, engine: Path, calib: Path, threads: int | None, fp16_as:
             files = precision_files(manifest, "fp32", engine)
             for g in targets:
                 model = onnx.load(str(engine / files[g]))
-                kept = worst_nodes(node_error, g, "fp16", int(kind[len("fp16keep"):]))
-                sessions[g] = cpu_session(fp16_variant(model, fp16_nodes(model) - kept,
+                half = fp16_nodes(model, fp32_tail=0)
+                kept = worst_nodes(node_error, g, "fp16", int(kind[len("fp16keep"):]), half)
+                sessions[g] = cpu_session(fp16_variant(model, half - kept,
                                                        emulate=fp16_as == "engine"), threads)
         elif kind.startswith("int8x"):
             for g in targets:

@@ -14,10 +14,13 @@ the median at the first, middle and last step. Rows:
                         denoiser (by default the motion model only)
     fp16 engine         the same graph with every FP16 tensor rounded (export/fp16_emulation.py,
                         what `vidm-rt quality` runs by default)
+    fp16 engine, tail fp16          the export's FP16 nodes plus the last convs before the
+                        output head that it keeps FP32 (fp16_fp32_tail): the graphs exported
+                        before revision 4
     fp16 engine, elementwise fp16   the same with every op but the normalizations and
                         softmax in FP16 outside the conditioning and the residual stream
-    fp16 engine, stream fp16        the export's FP16 nodes plus the residual stream's convs
-                        (input convs, 1x1 skip convs)
+    fp16 engine, stream fp16        the export's FP16 nodes, the tail convs and the residual
+                        stream's convs (input convs, 1x1 skip convs)
     fp16 engine, before 2026-11-25  both: the FP16 graphs exported until then (every op but the
                         normalizations, softmax, conditioning and output conv in FP16)
     int8 onnxruntime    the export's INT8 QDQ graph as the CPU EP runs it (Q/DQ fused into
@@ -55,13 +58,14 @@ from vidm_rt.manifest import load_manifest, precision_files
 def fp16_variants(model: Any) -> dict[str, set[str]]:
     """Row name -> the nodes of `model` in FP16, for the rows that change the export's choice."""
     nodes = model.graph.node
-    export = fp16_nodes(model)
+    untailed = fp16_nodes(model, fp32_tail=0)
     fixed = conditioning_nodes(model) | output_convs(model)
     stream = residual_stream(model)
     every = {n.name for n in nodes if n.op_type not in NORM_OPS | {"Softmax"}} - fixed
     stream_compute = {n.name for n in nodes if n.op_type in FP16_OPS} & stream - fixed
-    return {"fp16 engine, elementwise fp16": every - stream,
-            "fp16 engine, stream fp16": export | stream_compute,
+    return {"fp16 engine, tail fp16": untailed,
+            "fp16 engine, elementwise fp16": every - stream,
+            "fp16 engine, stream fp16": untailed | stream_compute,
             "fp16 engine, before 2026-11-25": every}
 
 

@@ -97,6 +97,10 @@ def test_fp16_graph_runs_convs_and_products_in_fp16_outside_the_stream(exported)
     convs = {n.name: n for n in fp32_model.graph.node if n.op_type == "Conv"}
     assert half == fp16_nodes(fp32_model)
     assert len(half & set(convs)) > 20  # the data path's convs
+    # The last three convs that the other rules leave FP16 stay FP32 (ExportOptions default).
+    untailed = fp16_nodes(fp32_model, fp32_tail=0)
+    assert untailed - half == set([n for n in convs if n in untailed][-3:])
+    assert load_manifest(exported)["fp16_fp32_tail"] == 3
     # FP32: the output conv, the conditioning (PGN) and the residual stream, whose convs are the
     # input convs and the 1x1 skip convs reading the decoder's concatenations.
     (last,) = output_convs(fp32_model)

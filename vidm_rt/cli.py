@@ -247,11 +247,16 @@ def default_engine(batch: int, say: Callable[[str], None]) -> Path:
                    "runs once per video: in FP16 it saves little, and on the bundled model it "
                    "made more FP16 videos drift from FP32's (bench/RESULTS.md). 'content,motion' "
                    "runs both in FP16.")
+@click.option("--fp16-fp32-tail", default=3, show_default=True, type=click.IntRange(0),
+              help="The last N convs before the output head (the decoder's final block) stay "
+                   "FP32 in the FP16 graphs. Most of FP16's remaining error came from them on "
+                   "the bundled model (bench/RESULTS.md); 0 runs them in FP16 too: faster on a "
+                   "GPU, more videos drift from FP32's.")
 @user_errors
 def export(checkpoint: Path, name: str | None, out_dir: Path, height: int | None,
            width: int | None, frames: int | None, batch: int, sampler: str, steps: int,
            eta: float, opset: int, frame_index: str, train_frames: int | None,
-           fp16_weights: bool, fp16_graphs: str) -> None:
+           fp16_weights: bool, fp16_graphs: str, fp16_fp32_tail: int) -> None:
     """Export a checkpoint to ONNX (content, flow, motion, sampler update) and validate it."""
     from .export import ExportOptions, export_checkpoint
 
@@ -262,7 +267,8 @@ def export(checkpoint: Path, name: str | None, out_dir: Path, height: int | None
                             frame_index=frame_index, height=height, width=width,
                             fp16_weights=fp16_weights,
                             fp16_graphs=tuple(g.strip() for g in fp16_graphs.split(",")
-                                              if g.strip()))
+                                              if g.strip()),
+                            fp16_fp32_tail=fp16_fp32_tail)
     path, errors = export_checkpoint(checkpoint, options, train_frames=train_frames,
                                      progress=lambda msg: click.echo(msg, err=True))
     for graph, err in errors.items():

@@ -29,6 +29,7 @@ import numpy as np
 
 from ..manifest import publish_directory, write_manifest
 from ..schedule import FRAME_INDEX_POLICIES
+from .fp16 import FP32_TAIL_CONVS
 
 # Max |onnx - torch| / (1 + max |torch|) allowed per graph (float32 on both sides).
 TOLERANCE = {"content": 1e-3, "flow": 1e-3, "motion": 1e-3, "update": 1e-5,
@@ -45,7 +46,8 @@ DEFAULT_FP16_GRAPHS = ("motion",)
 # Which graphs an export writes for a given checkpoint and options; raised when that changes,
 # so cached exports (the bundled demo's) are made again. 2: no FP16 flow graph. 3: FP16 graphs
 # run only convolutions and products in FP16, outside the residual stream (export/fp16.py).
-EXPORT_REVISION = 3
+# 4: the last convs before the output head FP32 too (ExportOptions.fp16_fp32_tail).
+EXPORT_REVISION = 4
 
 
 class ExportError(ValueError):
@@ -67,6 +69,7 @@ class ExportOptions:
     width: int | None = None
     fp16_weights: bool = False         # round every weight to FP16 first: see _round_to_fp16
     fp16_graphs: tuple[str, ...] = DEFAULT_FP16_GRAPHS  # denoisers with an FP16 graph (fp16 runs)
+    fp16_fp32_tail: int = FP32_TAIL_CONVS  # last convs before the output head kept FP32 there
 
 
 def _versions() -> dict[str, str]:
@@ -140,7 +143,7 @@ def export_checkpoint(
 
     from ..checkpoint import load_checkpoint, save_checkpoint
     from ..schedule import apply_update, sampler_table
-    from .fp16 import convert_to_fp16
+    from .fp16 import convert_to_fp16, fp16_nodes
     from .fp16_emulation import emulate_fp16
     from .graphs import (
         INPUTS,
@@ -179,6 +182,8 @@ def export_checkpoint(
         raise ExportError(f"FP16 graphs {', '.join(odd) or '(none)'}: choose one or both of "
                           f"{', '.join(FP16_GRAPHS)} (the flow and the update run FP32 in every "
                           "precision)")
+    if options.fp16_fp32_tail < 0:
+        raise ExportError(f"fp16_fp32_tail {options.fp16_fp32_tail}: give 0 or more convs")
     if loaded.content is None and set(options.fp16_graphs) == {"content"}:
         raise ExportError(f"{checkpoint}: has no content model, so FP16 graphs 'content' leave "
                           "nothing in FP16: choose motion")
@@ -219,7 +224,8 @@ def export_checkpoint(
             errors[name] = _validate(path, reference, feeds)
             if name in options.fp16_graphs:
                 say(f"writing {name}.fp16.onnx")
-                fp16 = convert_to_fp16(onnx.load(str(path)))
+                fp32_graph = onnx.load(str(path))
+                fp16 = convert_to_fp16(fp32_graph, fp16_nodes(fp32_graph, options.fp16_fp32_tail))
                 onnx.save(fp16, str(tmp / f"{name}.fp16.onnx"))
                 # Checked as an FP16 engine computes it: the CPU EP's own run rounds less.
                 errors[f"{name}.fp16"] = _validate(emulate_fp16(fp16).SerializeToString(),
@@ -276,6 +282,7 @@ def export_checkpoint(
             "batch": b, "height": h, "width": w, "frames": frames,
             "frame_index": options.frame_index,
             "fp16_weights": options.fp16_weights,
+            "fp16_fp32_tail": options.fp16_fp32_tail,
             "sampler": table.to_dict(),
             "graphs": graphs,
             "precisions": precisions,

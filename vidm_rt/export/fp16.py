@@ -11,7 +11,12 @@ ops that FP16 speeds up, on tensor cores) outside these regions (export/graph_re
     eps is a small difference of large terms that mostly come from x_t through this path: one
     rounding of it to FP16 (2^-11) is several times the error of all the other convs together
     (bench/RESULTS.md, 2026-11-25). The flow network has no normalization, so it is all stream,
-  - the output convolutions (in a denoiser the last conv, writing eps and v).
+  - the output convolutions (in a denoiser the last conv, writing eps and v),
+  - the last FP32_TAIL_CONVS convs before them in graph order (ExportOptions.fp16_fp32_tail):
+    the decoder's final ResBlock at full resolution. On the bundled model they were most of
+    the FP16 error left after the rules above (per-step error 7.6e-5 -> 2.9e-5 without them),
+    and the one video in 384 that FP16 lost stays on FP32's with them in FP32; they are 17% /
+    6.5% of the conv FLOPs of the bundled / small motion model (bench/RESULTS.md 2026-11-25).
 Every other node runs in FP32: normalizations and their statistics, softmax, activations,
 residual adds, reshapes and concatenations. Each FP16 node reads Casts to FP16 of its inputs
 (its weights are stored in FP16) and its output is cast back, so the error is that of rounding
@@ -39,6 +44,7 @@ TYPED_SOURCE_OPS = frozenset({"Cast", "Constant", "ConstantOfShape"})
 # Inputs of these ops that are not the data (Resize's roi and scales are always float32).
 DATA_INPUTS = {"Resize": (0,)}
 FP16_MAX = float(np.finfo(np.float16).max)
+FP32_TAIL_CONVS = 3
 
 
 def _float_tensors(model) -> set[str]:
@@ -55,16 +61,20 @@ def _float_tensors(model) -> set[str]:
     return out
 
 
-def fp16_nodes(model) -> set[str]:
-    """Names of the nodes an FP16 graph runs in FP16 (see the module docstring)."""
+def fp16_nodes(model, fp32_tail: int = FP32_TAIL_CONVS) -> set[str]:
+    """Names of the nodes an FP16 graph runs in FP16 (see the module docstring), with the last
+    `fp32_tail` of its convs in FP32."""
     fp32 = conditioning_nodes(model) | residual_stream(model) | output_convs(model)
-    return {n.name for n in model.graph.node if n.op_type in FP16_OPS and n.name not in fp32}
+    half = [n for n in model.graph.node if n.op_type in FP16_OPS and n.name not in fp32]
+    convs = [n.name for n in half if n.op_type == "Conv"]
+    tail = set(convs[len(convs) - fp32_tail:]) if fp32_tail else set()
+    return {n.name for n in half} - tail
 
 
 def convert_to_fp16(model, half_nodes: Collection[str] | None = None):
     """A new onnx.ModelProto: `model` with the nodes of `fp16_nodes(model)` in FP16, or those
-    named in `half_nodes` (bench scripts compare other choices; Cast and Constant nodes stay as
-    they are). `model` is left as it was."""
+    named in `half_nodes` (other tails, and the bench scripts' choices; Cast and Constant nodes
+    stay as they are). `model` is left as it was."""
     from onnx import ModelProto, TensorProto, helper, numpy_helper
 
     # The nodes are rewired in place below: work on a copy.

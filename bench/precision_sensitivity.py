@@ -41,7 +41,10 @@ G is a graph name, several joined by "+" (motion+flow), or "all".
 A row may end in @LO-HI: the change then applies to denoiser steps LO..HI-1 of every frame only
 (step 0 is the noisiest), the other steps run the FP32 graph; the flow network, which runs once
 per frame, is changed on every frame if G names it. `fp16:content+motion@16-20` runs the last
-four of 20 steps in FP16. For noise rows G is ignored (noise goes on every denoiser's eps).
+four of 20 steps in FP16. A row may end in #LO-HI (after any @LO-HI): the change then applies
+to frames LO..HI-1 only (frame 0 is the content model's), the others run FP32;
+`int8:all#2-16` makes frames 0 and 1 in FP32, the rest in INT8. For noise rows G is ignored
+(noise goes on every denoiser's eps).
 
 Prints, per row, the pooled PSNR per frame (min, mean, frame 0) and how many videos diverged
 (fell below 30 dB on some frame: its shapes moved). Writes JSON with every number.
@@ -96,26 +99,26 @@ class NoisyEps:
         eps += (self.relative * rms * self.rng.standard_normal(eps.shape)).astype(np.float32)
 
 
-class StepSchedule:
-    """A denoiser session that runs `by_step[i]` on step i of every frame. Each frame runs the
-    denoiser len(by_step) times, so the call count says the step. Every session takes the same
-    buffers, bound once to each."""
+class CallSchedule:
+    """A denoiser session that runs `by_call[i % len(by_call)]` on its i-th call. The generator
+    calls a denoiser in a fixed order (per run of the batch: per frame, per step), so the call
+    count says the step and the frame. Every session takes the same buffers, bound once to each."""
 
-    def __init__(self, by_step: list[Any]) -> None:
-        self.by_step, self.calls = by_step, 0
-        self.sessions = list({id(s): s for s in by_step}.values())
+    def __init__(self, by_call: list[Any]) -> None:
+        self.by_call, self.calls = by_call, 0
+        self.sessions = list({id(s): s for s in by_call}.values())
 
     def io_binding(self) -> Any:
         return AllBindings({id(s): s.io_binding() for s in self.sessions})
 
     def run_with_iobinding(self, binding: AllBindings) -> None:
-        session = self.by_step[self.calls % len(self.by_step)]
+        session = self.by_call[self.calls % len(self.by_call)]
         self.calls += 1
         session.run_with_iobinding(binding.by_session[id(session)])
 
 
 class AllBindings:
-    """One IOBinding per session of a StepSchedule, bound to the same buffers."""
+    """One IOBinding per session of a CallSchedule, bound to the same buffers."""
 
     def __init__(self, by_session: dict[int, Any]) -> None:
         self.by_session = by_session
@@ -207,10 +210,23 @@ def worst_nodes(node_error: Path | None, graph: str, precision: str, count: int,
     return {r["node"] for r in ranked[:count]}
 
 
+def parse_range(text: str) -> range | None:
+    """"LO-HI" -> range(LO, HI); "" -> None."""
+    if not text:
+        return None
+    lo, hi = (int(x) for x in text.split("-"))
+    return range(lo, hi)
+
+
 def row_setup(row: str, engine: Path, calib: Path, threads: int | None, fp16_as: str,
-              node_error: Path | None = None):
-    """setup(generator): applies the row's change to a generator of the FP32 graphs."""
-    change, _, step_range = row.partition("@")
+              frames: int, node_error: Path | None = None):
+    """setup(generator): applies the row's change to a generator of the FP32 graphs that makes
+    videos of `frames` frames."""
+    change, _, frame_range = row.partition("#")
+    change, _, step_range = change.partition("@")
+    steps_changed, frames_changed = parse_range(step_range), parse_range(frame_range)
+    if change.startswith("int8x") and (step_range or frame_range):
+        raise SystemExit(f"{row}: int8xN rows run their own per-step schedule (no @ or #)")
     kind, arg = change.split(":")
     manifest = load_manifest(engine)
     graphs = [g for g in ("content", "motion", "flow") if g in manifest["graphs"]]
@@ -229,14 +245,18 @@ def row_setup(row: str, engine: Path, calib: Path, threads: int | None, fp16_as:
     def setup(gen: Any) -> None:
         fp32_sessions = dict(gen.backend.sessions)
         change_sessions(gen)
-        if step_range:
-            lo, hi = (int(x) for x in step_range.split("-"))
-            steps = manifest["sampler"]["steps"]
-            sessions = gen.backend.sessions
-            for g in ("content", "motion"):
-                if g in sessions and sessions[g] is not fp32_sessions[g]:
-                    sessions[g] = StepSchedule([sessions[g] if lo <= i < hi else fp32_sessions[g]
-                                                for i in range(steps)])
+        if steps_changed is None and frames_changed is None:
+            return
+        steps = manifest["sampler"]["steps"]
+        sessions = gen.backend.sessions
+        for g in ("content", "motion"):
+            if g in sessions and sessions[g] is not fp32_sessions[g]:
+                # Per run: the content model makes frame 0, the motion model frames 1 on.
+                frame_ids = [0] if g == "content" else range(1, frames)
+                sessions[g] = CallSchedule([
+                    sessions[g] if (steps_changed is None or i in steps_changed)
+                    and (frames_changed is None or f in frames_changed) else fp32_sessions[g]
+                    for f in frame_ids for i in range(steps)])
 
     def change_sessions(gen: Any) -> None:
         sessions = gen.backend.sessions
@@ -282,7 +302,7 @@ def row_setup(row: str, engine: Path, calib: Path, threads: int | None, fp16_as:
                                                        emulate=fp16_as == "engine"), threads)
         elif kind.startswith("int8x"):
             for g in targets:
-                sessions[g] = StepSchedule(int8_per_step_group(
+                sessions[g] = CallSchedule(int8_per_step_group(
                     engine, calib, g, int(kind[len("int8x"):]), threads))
         else:
             raise SystemExit(f"unknown row kind {kind!r} in {row!r}")
@@ -314,7 +334,7 @@ def main() -> None:
         else:
             gen = precision_generator(args.engine, "fp32", None, args.threads)
             if row is not None:
-                row_setup(row, args.engine, calib, args.threads, args.fp16_as,
+                row_setup(row, args.engine, calib, args.threads, args.fp16_as, args.frames,
                           args.node_error)(gen)
         return generate_videos(gen, args.videos, args.frames, args.seed)
 

@@ -248,7 +248,7 @@ def default_engine(batch: int, say: Callable[[str], None]) -> Path:
                    "made more FP16 videos drift from FP32's (bench/RESULTS.md). 'content,motion' "
                    "runs both in FP16.")
 @click.option("--fp16-fp32-tail", default=3, show_default=True, type=click.IntRange(0),
-              help="The last N convs before the output head (the decoder's final block) stay "
+              help="The last N convs before the output head (the decoder's last 3x3 convs) stay "
                    "FP32 in the FP16 graphs. Most of FP16's remaining error came from them on "
                    "the bundled model (bench/RESULTS.md); 0 runs them in FP16 too: faster on a "
                    "GPU, more videos drift from FP32's.")

@@ -11,7 +11,7 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 # The pinned CPU wheel first: a bare `torch` requirement would pull a multi-GB CUDA build.
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
-.venv/bin/python -m pip install --quiet -e ".[torch,cpu,video,dev]"
+.venv/bin/python -m pip install --quiet -e ".[torch,cpu,video,dev,eval]"
 
 if [ "${1:-}" != "--no-demo" ]; then
   # The bundled demo model, exported once into the cache, then run on ONNX Runtime.

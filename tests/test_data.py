@@ -18,7 +18,7 @@ from vidm_rt.data import (
     render_shapes,
     sample_indices,
 )
-from vidm_rt.quality import check_shapes, label_components, shapes_stats
+from vidm_rt.eval.shapes import check_shapes, label_components, shapes_stats
 
 
 def test_moving_shapes_shapes_determinism_and_motion() -> None:

@@ -12,10 +12,17 @@ import pytest
 from click.testing import CliRunner
 from onnx import TensorProto, helper, numpy_helper
 
-from vidm_rt.calibrate import motion_frame, quantize_export
 from vidm_rt.checkpoint import save_checkpoint
 from vidm_rt.cli import main
+from vidm_rt.eval.precision import (
+    diverged_videos,
+    generate_videos,
+    precision_generator,
+    teacher_forced_videos,
+)
+from vidm_rt.eval.shapes import psnr_per_frame, psnr_per_video
 from vidm_rt.export import ExportError, ExportOptions, export_checkpoint
+from vidm_rt.export.calibrate import motion_frame, quantize_export
 from vidm_rt.export.fp16 import convert_to_fp16, fp16_nodes
 from vidm_rt.export.fp16_emulation import emulate_fp16
 from vidm_rt.export.graph_regions import (
@@ -27,13 +34,6 @@ from vidm_rt.export.graph_regions import (
 )
 from vidm_rt.export.int8 import QuantOptions, node_groups
 from vidm_rt.manifest import ManifestError, load_manifest, sha256_file
-from vidm_rt.precision_quality import (
-    diverged_videos,
-    generate_videos,
-    precision_generator,
-    teacher_forced_videos,
-)
-from vidm_rt.quality import psnr_per_frame, psnr_per_video
 from vidm_rt.runtime import RuntimeOptions, VideoGenerator
 
 STEPS, VIDEOS, FRAMES = 3, 2, 4
@@ -256,9 +256,9 @@ def test_quantize_outputs_option(calibrated, tmp_path) -> None:
 
 
 def test_int8_variant_rebuilds_the_int8_graph_node_by_node(calibrated) -> None:
-    # The bench scripts' per-node INT8 variants (vidm_rt.bench.int8_variant): with every
+    # The bench scripts' per-node INT8 variants (research/variants.py): with every
     # quantized node they compute what the INT8 graph computes, with none what FP32 computes.
-    from vidm_rt.bench import int8_variant, quantized_nodes
+    from research.variants import int8_variant, quantized_nodes
 
     engine, _ = calibrated
     fp32, int8 = (onnx.load(str(engine / f)) for f in ("motion.onnx", "motion.int8.onnx"))

@@ -17,9 +17,9 @@ from click.testing import CliRunner
 
 from vidm_rt.checkpoint import save_checkpoint
 from vidm_rt.cli import main
+from vidm_rt.eval.shapes import psnr_per_frame
 from vidm_rt.export import ExportError, ExportOptions, export_checkpoint
 from vidm_rt.manifest import ManifestError, load_manifest
-from vidm_rt.quality import psnr_per_frame
 from vidm_rt.reference import generate_video
 from vidm_rt.runtime import VideoGenerator
 from vidm_rt.schedule import frame_index, sampler_table

@@ -29,21 +29,13 @@ renamed into place, so a failed build leaves nothing.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .manifest import (
-    load_manifest,
-    precision_files,
-    publish_directory,
-    require_kind,
-    write_manifest,
-)
+from .atomic import atomic_write, write_bytes
+from .manifest import load_manifest, precision_files, require_kind, write_manifest
 
 STRONGLY_TYPED_FROM = (10, 12)
 # Fields of the export manifest that the engines share with it: what they run (schedule,
@@ -173,9 +165,7 @@ def build_engines(export_dir: str | Path, options: BuildOptions,
                          f"{options.dla_core} does not exist")
     cache_data = cache_path.read_bytes() if cache_path.is_file() else b""
     cache = None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_write(out, directory=True) as tmp:
         graphs: dict[str, Any] = {}
         for graph, file in files.items():
             say(f"building {graph}.plan from {file} ({options.precision}, TensorRT {version})")
@@ -219,16 +209,5 @@ def build_engines(export_dir: str | Path, options: BuildOptions,
             "versions": {**manifest.get("versions", {}), "tensorrt": version},
         })
         if cache is not None:
-            _write_atomic(cache_path, bytes(cache.serialize()))
-        publish_directory(tmp, out)
-        return out
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+            write_bytes(cache_path, bytes(cache.serialize()))
+    return out

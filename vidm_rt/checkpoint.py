@@ -10,13 +10,12 @@ released VIDM motion checkpoint, both loaded with `torch.load(weights_only=True)
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from .atomic import atomic_write
 from .config import VIDMConfig
 from .models import ContentModel, MotionModel
 from .models.official import is_official_checkpoint, load_official_motion
@@ -58,15 +57,8 @@ def save_checkpoint(
     if not tensors:
         raise CheckpointError("nothing to save: give a content model, a motion model or both")
     meta = {CONFIG_KEY: config.to_json(), FORMAT_KEY: FORMAT_VERSION, **(metadata or {})}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
     return path
 
 

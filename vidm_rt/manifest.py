@@ -30,13 +30,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .atomic import write_text
 
 MANIFEST = "manifest.json"
 FORMAT = "vidm-rt"
@@ -87,22 +85,7 @@ def write_manifest(directory: Path, manifest: dict[str, Any]) -> Path:
     manifest = dict(manifest)
     manifest.update(format=FORMAT, format_version=FORMAT_VERSION, vidm_rt_version=__version__)
     manifest["files"] = {name: sha256_file(directory / name) for name in manifest["files"]}
-    fd, tmp = tempfile.mkstemp(prefix=".manifest.", suffix=".tmp", dir=directory)
-    with os.fdopen(fd, "w") as f:
-        json.dump(manifest, f, indent=2, sort_keys=True)
-    os.replace(tmp, directory / MANIFEST)
-    return directory / MANIFEST
-
-
-def publish_directory(tmp: Path, target: Path) -> None:
-    """Move a fully written directory into place, replacing `target` (same parent folder)."""
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-        target.rename(old / target.name)
-        tmp.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(target)
+    return write_text(directory / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
 
 
 def load_manifest(directory: str | Path, verify_hashes: bool = True) -> dict[str, Any]:

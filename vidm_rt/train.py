@@ -23,7 +23,6 @@ import math
 import os
 import re
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,9 @@ from typing import Any
 
 import click
 import numpy as np
+
+from .atomic import atomic_write
+from .errors import user_errors
 
 ROLES = ("content", "motion")
 
@@ -74,20 +76,14 @@ class TrainResult:
 
 
 def _step_seed(seed: int, step: int, rank: int) -> int:
-    return int(np.random.SeedSequence([seed, step, rank]).generate_state(1, np.uint64)[0] >> 1)
+    return int(np.random.SeedSequence([seed, step, rank]).generate_state(1, np.uint64)[0]) >> 1
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
     import torch
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_write(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _saved_steps(out: Path) -> list[int]:
@@ -389,18 +385,13 @@ def _options(fn: Any) -> Any:
 
 @click.command("train", context_settings={"help_option_names": ["-h", "--help"]})
 @_options
+@user_errors
 def train_command(resume: bool, **options: Any) -> None:
     """Train the content and/or motion model (P2-weighted hybrid loss, AdamW, EMA)."""
-    from .cli import user_errors
-
-    @user_errors
-    def run() -> None:
-        result = train(TrainConfig(**options), resume=resume)
-        if int(os.environ.get("RANK", "0")) == 0:
-            click.echo(f"done: step {result.step}, loss {result.last_loss:.4f}, "
-                       f"{result.seconds:.0f} s; weights in {options['out']}/model.safetensors")
-
-    run()
+    result = train(TrainConfig(**options), resume=resume)
+    if int(os.environ.get("RANK", "0")) == 0:
+        click.echo(f"done: step {result.step}, loss {result.last_loss:.4f}, "
+                   f"{result.seconds:.0f} s; weights in {options['out']}/model.safetensors")
 
 
 if __name__ == "__main__":

@@ -9,14 +9,13 @@ that image-to-video starts from (read_image, read_images), and which of them eac
 from __future__ import annotations
 
 import os
-import shutil
 import struct
-import tempfile
 import zlib
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from .atomic import atomic_write
 
 FORMATS = (".npy", ".gif", ".mp4", "dir/")
 
@@ -46,23 +45,6 @@ def png_bytes(image: np.ndarray) -> bytes:
         + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6))
         + chunk(b"IEND", b"")
     )
-
-
-def _atomic(path: Path, write: Callable[[Path], None], is_dir: bool = False) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    target = tmp if is_dir else tmp / path.name
-    try:
-        write(target)
-        if is_dir:
-            if path.exists():
-                shutil.rmtree(path)
-            os.replace(tmp, path)
-        else:
-            os.replace(target, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _write_gif(frames: np.ndarray, path: Path, fps: float) -> None:
@@ -122,19 +104,21 @@ def write_video(path: str | Path, video: np.ndarray, fps: float = 8.0) -> list[P
     kind = output_kind(path)
     path = Path(path)
     if kind == ".npy":
-        _atomic(path, lambda p: np.save(p, video if len(video) > 1 else video[0]))
+        with atomic_write(path) as tmp:
+            np.save(tmp, video if len(video) > 1 else video[0])
         return [path]
     written = []
     for b, frames in enumerate(to_uint8(video)):
         target = path if len(video) == 1 else path.with_name(
             f"{path.stem}_v{b}{path.suffix}"
         )
-        if kind == "dir/":
-            _atomic(target, lambda p, f=frames: _write_frames_dir(f, p), is_dir=True)
-        elif kind == ".gif":
-            _atomic(target, lambda p, f=frames: _write_gif(f, p, fps))
-        else:
-            _atomic(target, lambda p, f=frames: _write_mp4(f, p, fps))
+        with atomic_write(target, directory=kind == "dir/") as tmp:
+            if kind == "dir/":
+                _write_frames_dir(frames, tmp)
+            elif kind == ".gif":
+                _write_gif(frames, tmp, fps)
+            else:
+                _write_mp4(frames, tmp, fps)
         written.append(target)
     return written
 

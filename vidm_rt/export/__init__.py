@@ -18,8 +18,6 @@ folder and renamed into place only when every check passed).
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from ..manifest import publish_directory, write_manifest
+from ..atomic import atomic_write
+from ..manifest import write_manifest
 from ..schedule import FRAME_INDEX_POLICIES
 from .fp16 import FP32_TAIL_CONVS
 
@@ -196,9 +195,7 @@ def export_checkpoint(
 
     out_dir = Path(options.out_dir)
     target = out_dir / options.name
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{options.name}.", dir=out_dir))
-    try:
+    with atomic_write(target, directory=True) as tmp:
         gen = torch.Generator().manual_seed(1234)
         check_gen = torch.Generator().manual_seed(5678)
         c, b = cfg.image_channels, options.batch
@@ -290,8 +287,4 @@ def export_checkpoint(
             "versions": {**_versions(), "onnx_opset": options.opset},
             "validation": errors,
         })
-        publish_directory(tmp, target)
-        return target, errors
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    return target, errors

@@ -1,11 +1,11 @@
 """Which nodes' rounding costs most: one denoiser step, one node at a time in FP16 or INT8.
 
-    python bench/precision_node_error.py --engine export/NAME --graph motion --precision fp16 \
+    python research/precision_node_error.py --engine export/NAME --graph motion --precision fp16 \
         --threads 2 --json bench/results/fp16-node-error.json
 
 On the inputs `vidm-rt calibrate` recorded (every --every-th), each candidate node runs in the
 lower precision alone, the rest of the graph FP32. Its error is the relative eps error against
-FP32 (as bench/precision_step_error.py), RMS over the inputs and over the inputs of the last
+FP32 (as research/precision_step_error.py), RMS over the inputs and over the inputs of the last
 quarter of the steps, where eps is a small difference of large terms.
 
     fp16  candidates: every node an FP16 graph could round (all but the normalizations, softmax,
@@ -29,16 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from variants import cpu_session, fp16_variant, int8_variant, quantized_nodes, relative_eps_error
 
-from vidm_rt.bench import (
-    cpu_session,
-    fp16_variant,
-    int8_variant,
-    quantized_nodes,
-    relative_eps_error,
-    write_report,
-)
-from vidm_rt.calibrate import calibration_index, load_calibration
+from vidm_rt.bench import write_report
+from vidm_rt.export.calibrate import calibration_index, load_calibration
 from vidm_rt.export.fp16 import fp16_nodes
 from vidm_rt.export.graph_regions import NORM_OPS, conditioning_nodes, output_convs, residual_stream
 from vidm_rt.manifest import load_manifest, precision_files

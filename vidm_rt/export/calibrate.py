@@ -24,7 +24,6 @@ under 1% of a frame's time, and the update is the sampler's arithmetic).
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -32,8 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from .export.int8 import QuantOptions
-from .manifest import ManifestError, load_manifest, publish_directory, write_manifest
+from ..atomic import atomic_write
+from ..manifest import ManifestError, load_manifest, write_manifest
+from .int8 import QuantOptions
 
 CALIBRATION_JSON = "calibration.json"
 # Per recorded input, beside the graph inputs in <graph>.npz: where it was recorded.
@@ -54,8 +54,8 @@ def record_calibration(export_dir: Path, out_dir: Path, videos: int, seed: int =
 
     `first_frames` (N, C, H, W): frame 0 of the videos, for an export without a content model.
     """
-    from .runtime import VideoGenerator
-    from .video import first_frames_for
+    from ..runtime import VideoGenerator
+    from ..video import first_frames_for
 
     export_dir, out_dir = Path(export_dir), Path(out_dir)
     recorded: dict[str, list[tuple[int, int, int, dict[str, np.ndarray]]]] = {}
@@ -100,18 +100,12 @@ def record_calibration(export_dir: Path, out_dir: Path, videos: int, seed: int =
                         "per_step": np.bincount([r[0] for r in rows], minlength=steps).tolist()}
                     for g, rows in recorded.items()},
     }
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_write(out_dir, directory=True) as tmp:
         for graph, rows in recorded.items():
             arrays = {name: np.stack([r[3][name] for r in rows]) for name in rows[0][3]}
             index = {key: np.array([r[i] for r in rows]) for i, key in enumerate(INDEX_KEYS)}
             np.savez(tmp / f"{graph}.npz", **index, **arrays)
         (tmp / CALIBRATION_JSON).write_text(json.dumps(info, indent=2))
-        publish_directory(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return info
 
 
@@ -143,7 +137,7 @@ def quantize_export(export_dir: Path, calib_dir: Path, options: QuantOptions | N
                     say: Callable[[str], None] = lambda _msg: None) -> dict[str, str]:
     """Write <graph>.int8.onnx for each recorded denoiser and register "int8" in the manifest."""
     options = options or QuantOptions()
-    from .export.int8 import quantize_graph
+    from .int8 import quantize_graph
 
     export_dir, calib_dir = Path(export_dir), Path(calib_dir)
     manifest = load_manifest(export_dir)
@@ -152,8 +146,9 @@ def quantize_export(export_dir: Path, calib_dir: Path, options: QuantOptions | N
         if manifest["files"].get(manifest["graphs"][graph]["file"]) != digest:
             raise ManifestError(f"{calib_dir} was recorded for other {graph} weights than "
                                 f"{export_dir}'s: run `vidm-rt calibrate {export_dir}` again")
-    tmp = Path(tempfile.mkdtemp(prefix=".int8.", dir=export_dir))
-    try:
+    # A scratch folder inside the export, so each finished graph is renamed into place.
+    with tempfile.TemporaryDirectory(prefix=".int8.", dir=export_dir) as scratch:
+        tmp = Path(scratch)
         files, kept = {}, {}
         for graph in info["fp32_graphs"]:
             say(f"quantizing {graph} on {info['samples'][graph]['count']} recorded inputs")
@@ -171,5 +166,3 @@ def quantize_export(export_dir: Path, calib_dir: Path, options: QuantOptions | N
                                                     ("videos", "seed", "frames", "steps")}}
         write_manifest(export_dir, manifest)
         return {g: spec["file"] for g, spec in int8.items()}
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)

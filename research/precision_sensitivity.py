@@ -1,6 +1,6 @@
 """How sensitive the sampling trajectories are: PSNR vs FP32 when one thing changes at a time.
 
-    python bench/precision_sensitivity.py --engine export/NAME --videos 16 --frames 16 \
+    python research/precision_sensitivity.py --engine export/NAME --videos 16 --frames 16 \
         --threads 2 --json bench/results/precision-sensitivity.json
 
 Every row generates the same videos as the FP32 reference (same seed and video numbers, so the
@@ -19,7 +19,7 @@ same Philox noise, the export's sampler) with one change, on ONNX Runtime's CPU 
                         its weight error, what INT8 of a model with weights on the INT8 grid
                         would give
     int8keepK:G         the export's INT8 graph for G with the K nodes of largest error in
-                        --node-error (bench/precision_node_error.py --precision int8, for G)
+                        --node-error (research/precision_node_error.py --precision int8, for G)
                         in FP32: the other nodes read their inputs through the INT8 graph's
                         Q/DQ pairs (vidm_rt.bench.int8_variant)
     fp16keepK:G         the FP16 graph for G without its FP32 tail (fp16_fp32_tail 0, the
@@ -60,19 +60,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from variants import cpu_session, fp16_variant, int8_variant, quantized_nodes
 
-from vidm_rt.bench import cpu_session, fp16_variant, int8_variant, quantized_nodes, write_report
-from vidm_rt.export.fp16 import fp16_nodes
-from vidm_rt.export.graph_regions import output_convs
-from vidm_rt.manifest import load_manifest, precision_files
-from vidm_rt.precision_quality import (
+from vidm_rt.bench import write_report
+from vidm_rt.eval.precision import (
     DIVERGED_DB,
     FP16_AS,
     diverged_videos,
     generate_videos,
     precision_generator,
 )
-from vidm_rt.quality import psnr_per_frame, psnr_per_video
+from vidm_rt.eval.shapes import psnr_per_frame, psnr_per_video
+from vidm_rt.export.fp16 import fp16_nodes
+from vidm_rt.export.graph_regions import output_convs
+from vidm_rt.manifest import load_manifest, precision_files
 from vidm_rt.runtime import VideoGenerator
 
 DEFAULT_ROWS = ("noise:1e-5,noise:1e-4,noise:3e-4,noise:1e-3,"
@@ -175,7 +176,7 @@ def int8_per_step_group(engine: Path, calib: Path, graph: str, groups: int,
                         threads: int | None) -> list[Any]:
     """One INT8 session per step of the export's sampler: the steps split into `groups` equal
     ranges, each range's graph quantized on the calibration inputs recorded at its steps."""
-    from vidm_rt.calibrate import calibration_index, load_calibration
+    from vidm_rt.export.calibrate import calibration_index, load_calibration
     from vidm_rt.export.int8 import QuantOptions, quantize_graph
 
     manifest = load_manifest(engine)
@@ -197,11 +198,11 @@ def int8_per_step_group(engine: Path, calib: Path, graph: str, groups: int,
 
 def worst_nodes(node_error: Path | None, graph: str, precision: str, count: int,
                 among: Collection[str]) -> set[str]:
-    """The `count` nodes of largest error in a bench/precision_node_error.py JSON of `graph` at
+    """The `count` nodes of largest error in a research/precision_node_error.py JSON of `graph` at
     `precision`, among the nodes `among`."""
     if node_error is None:
         raise SystemExit(f"{precision}keepK rows need --node-error FILE "
-                         f"(bench/precision_node_error.py --precision {precision})")
+                         f"(research/precision_node_error.py --precision {precision})")
     report = json.loads(node_error.read_text())
     if report["graph"] != graph or report["precision"] != precision:
         raise SystemExit(f"{node_error}: a {report['precision']} node scan of "
@@ -317,7 +318,7 @@ def main() -> None:
                     help="calibration folder for int8xN rows (default: calibration/NAME)")
     ap.add_argument("--rows", default=DEFAULT_ROWS, help="comma-separated rows (see the top)")
     ap.add_argument("--node-error", type=Path,
-                    help="a node scan (bench/precision_node_error.py) for int8keepK / fp16keepK "
+                    help="a node scan (research/precision_node_error.py) for int8keepK / fp16keepK "
                          "rows")
     ap.add_argument("--fp16-as", choices=FP16_AS, default="engine",
                     help="how fp16 rows run, as `vidm-rt quality --fp16-as`")

@@ -1,6 +1,6 @@
 """One denoiser step's error in reduced precision: how ONNX Runtime runs it, how an engine would.
 
-    python bench/precision_step_error.py --engine export/NAME --calib calibration/NAME \
+    python research/precision_step_error.py --engine export/NAME --calib calibration/NAME \
         --threads 2 --json bench/results/precision-step-error.json
 
 On the inputs `vidm-rt calibrate` recorded (real sampling trajectories, every step), each row
@@ -30,7 +30,7 @@ the median at the first, middle and last step. Rows:
 
 The sampling trajectories of the bundled model keep every video at a relative eps error of 1e-4
 per step and let some videos become other samples at 3e-4 (bench/RESULTS.md, noise rows of
-bench/precision_sensitivity.py): these rows say how far each way of running is from that.
+research/precision_sensitivity.py): these rows say how far each way of running is from that.
 """
 
 from __future__ import annotations
@@ -40,9 +40,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from variants import cpu_session, fp16_variant, relative_eps_error
 
-from vidm_rt.bench import cpu_session, fp16_variant, relative_eps_error, write_report
-from vidm_rt.calibrate import calibration_index, load_calibration
+from vidm_rt.bench import write_report
+from vidm_rt.export.calibrate import calibration_index, load_calibration
 from vidm_rt.export.fp16 import fp16_nodes
 from vidm_rt.export.fp16_emulation import emulate_fp16
 from vidm_rt.export.graph_regions import (

@@ -1,7 +1,7 @@
 """Which INT8 quantization to ship: speed per denoiser step and PSNR vs FP32, per option set.
 
     vidm-rt calibrate export/NAME --videos 4 --frames 8 --out calibration/NAME
-    python bench/int8_options.py --engine export/NAME --calib calibration/NAME \
+    python research/int8_options.py --engine export/NAME --calib calibration/NAME \
         --threads 1 --videos 4 --frames 16 --json bench/results/int8-options.json
 
 For each option set the export is copied to a temporary folder, quantized from the same
@@ -9,7 +9,7 @@ calibration data, and then, in this one process: the motion denoiser's step time
 `--repeats` launches, FP32 and INT8 alternating) and the PSNR per frame of INT8 videos against
 FP32 videos on identical noise: free-running, and teacher-forced (each motion frame from FP32's
 previous frames, the option set's own error per frame without the drift of the autoregression;
-vidm_rt.precision_quality). Prints a table and writes JSON.
+vidm_rt.eval.precision). Prints a table and writes JSON.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from vidm_rt.bench import write_report
-from vidm_rt.calibrate import quantize_export
+from vidm_rt.eval.precision import generate_videos, precision_generator, teacher_forced_videos
+from vidm_rt.eval.shapes import psnr_per_frame
+from vidm_rt.export.calibrate import quantize_export
 from vidm_rt.export.int8 import QuantOptions
-from vidm_rt.precision_quality import generate_videos, precision_generator, teacher_forced_videos
-from vidm_rt.quality import psnr_per_frame
 from vidm_rt.runtime import RuntimeOptions, VideoGenerator
 
 BASE = QuantOptions()  # the shipped options

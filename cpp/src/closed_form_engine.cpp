@@ -103,12 +103,14 @@ void ClosedFormEngine::load(const Plan& plan) {
 }
 
 void ClosedFormEngine::write(const std::string& name, const float* src, std::size_t count) {
+  plan_->host_buffer(name);  // the same contract as the GPU engine, checked on the CPU
   auto& b = buffer(name);
   if (count != b.size()) throw Error(VIDM_RT_ERROR_INTERNAL, "write size mismatch for " + name);
   std::copy(src, src + count, b.begin());
 }
 
 void ClosedFormEngine::read(const std::string& name, float* dst, std::size_t count) {
+  plan_->host_buffer(name);
   const auto& b = buffer(name);
   if (count != b.size()) throw Error(VIDM_RT_ERROR_INTERNAL, "read size mismatch for " + name);
   std::copy(b.begin(), b.end(), dst);

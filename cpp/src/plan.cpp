@@ -17,6 +17,12 @@ const BufferSpec& Plan::buffer(const std::string& name) const {
   throw Error(VIDM_RT_ERROR_INTERNAL, "no buffer named " + name);
 }
 
+const BufferSpec& Plan::host_buffer(const std::string& name) const {
+  const BufferSpec& b = buffer(name);
+  if (!b.host) throw Error(VIDM_RT_ERROR_INTERNAL, "buffer " + name + " is not host-staged");
+  return b;
+}
+
 Plan build_plan(const Manifest& m) {
   Plan p;
   p.batch = m.batch;
@@ -32,12 +38,12 @@ Plan build_plan(const Manifest& m) {
       {"x0.1", img},
       {"model_out", {m.batch, 2 * m.channels, m.height, m.width}},
       {"noise", img},
-      {"x_first", img},
-      {"x_prev", img},
+      {"x_first", img, false, true},
+      {"x_prev", img, false, true},
       {"flow", {m.batch, 2, m.height, m.width}},
-      {"k", {m.batch}},
-      {"coef", {m.sampler.steps, kCoefficients}, true},
-      {"t", {m.sampler.steps, m.batch}, true},
+      {"k", {m.batch}, false, true},
+      {"coef", {m.sampler.steps, kCoefficients}, true, true},
+      {"t", {m.sampler.steps, m.batch}, true, true},
   };
   const int s = m.sampler.steps;
   const std::string result = "x." + std::to_string(s % 2);

@@ -3,7 +3,9 @@
 //
 // Buffers (B videos, C channels, H x W, S steps) are those of plan.py: x.0/x.1 and x0.0/x0.1
 // (ping-ponged per step), model_out, noise, x_first, x_prev, flow, k, and the tables coef (S, 7)
-// and t (S, B). A program is the op list of one frame:
+// and t (S, B). Only coef, t, k, x_first and x_prev are host-staged (the generator writes or reads
+// them through Engine::write/read); the rest are per-step activations that never leave the device,
+// so a zero-copy engine maps only the host-staged ones. A program is the op list of one frame:
 //   content: noise x.0 (step 0), zero x0.0, per step i: denoise, [noise (step i+1)], update;
 //            then x_first = x_prev = result
 //   motion:  flow, noise x.0, zero x0.0, per step as above; then x_prev = result
@@ -24,6 +26,7 @@ struct BufferSpec {
   std::string name;
   Shape shape;
   bool table = false;  // launches bind single rows
+  bool host = false;   // host-staged: the only buffers Engine::write and Engine::read accept
   std::size_t count() const;
   std::size_t row_count() const { return table ? count() / static_cast<std::size_t>(shape[0]) : count(); }
 };
@@ -63,6 +66,8 @@ struct Plan {
   std::map<std::string, std::vector<Op>> programs;  // "content" (if any), "motion"
 
   const BufferSpec& buffer(const std::string& name) const;
+  // The buffer, or vidm::Error when it is not host-staged (engines check write/read with it).
+  const BufferSpec& host_buffer(const std::string& name) const;
   std::size_t image_count() const {
     return static_cast<std::size_t>(batch) * channels * height * width;
   }

@@ -10,7 +10,7 @@ import pytest
 
 from tests.test_runtime import export_tiny
 from vidm_rt import noise
-from vidm_rt.eval.shapes import psnr_per_frame
+from vidm_rt.quality import psnr_per_frame
 from vidm_rt.runtime import RuntimeOptions, VideoGenerator
 from vidm_rt.runtime.device_noise import KERNEL_FILE
 from vidm_rt.runtime.frame import NoiseAddress
@@ -73,13 +73,15 @@ def test_device_noise_equals_numpy_bit_for_bit() -> None:
         batch, shape = 3, (3, 64, 64)
         per_video = int(np.prod(shape))
         out = mem.malloc(batch * per_video * 4)
-        base = mem.malloc(16)
-        host_base = mem.host_alloc(16, mapped=False)
+        base = mem.malloc(16 * batch)
+        host_base = mem.host_alloc(16 * batch, mapped=False)
+        address = NoiseAddress(batch)
         host_out = mem.host_alloc(batch * per_video * 4, mapped=False)
         cases = [(1234, 0, 1, 2), (2**64 - 1, 7, 40, 0), (5, 2**31, 3, 99)]
         for seed, video0, frame, step in cases:
-            host_base.array.view(np.uint32)[:] = NoiseAddress(video0, frame, seed).as_buffer()
-            mem.copy_async(base, host_base.array.ctypes.data, 16, stream)
+            address.set_batch(seed, video0, frame)
+            host_base.array.view(np.uint32)[:] = address.as_buffer().ravel()
+            mem.copy_async(base, host_base.array.ctypes.data, 16 * batch, stream)
             kernel.launch(out, base, step, batch, per_video, stream)
             mem.copy_async(host_out.array.ctypes.data, out, batch * per_video * 4, stream)
             mem.synchronize(stream)
@@ -91,14 +93,26 @@ def test_device_noise_equals_numpy_bit_for_bit() -> None:
         graph = mem.capture(stream, [lambda: kernel.launch(out, base, 1, batch, per_video,
                                                            stream)])
         for seed, frame in ((9, 11), (9, 12), (2**40 + 7, 12)):
-            host_base.array.view(np.uint32)[:] = NoiseAddress(0, frame, seed).as_buffer()
-            mem.copy_async(base, host_base.array.ctypes.data, 16, stream)
+            address.set_batch(seed, 0, frame)
+            host_base.array.view(np.uint32)[:] = address.as_buffer().ravel()
+            mem.copy_async(base, host_base.array.ctypes.data, 16 * batch, stream)
             mem.launch_graph(graph, stream)
             mem.copy_async(host_out.array.ctypes.data, out, batch * per_video * 4, stream)
             mem.synchronize(stream)
             want = noise.gaussian_batch(seed, np.arange(batch), frame, 1, shape)
             np.testing.assert_array_equal(host_out.array.view(np.float32).reshape(want.shape),
                                           want)
+        # Rows with their own seed, video and frame (continuous batching's slots).
+        rows = [(2**63 + 1, 4, 0), (3, 0, 17), (3, 9, 2)]
+        for b, (seed, video, frame) in enumerate(rows):
+            address.set_row(b, seed, video, frame)
+        host_base.array.view(np.uint32)[:] = address.as_buffer().ravel()
+        mem.copy_async(base, host_base.array.ctypes.data, 16 * batch, stream)
+        mem.launch_graph(graph, stream)
+        mem.copy_async(host_out.array.ctypes.data, out, batch * per_video * 4, stream)
+        mem.synchronize(stream)
+        want = noise.gaussian_slots(*zip(*rows), 1, shape)
+        np.testing.assert_array_equal(host_out.array.view(np.float32).reshape(want.shape), want)
     finally:
         mem.close()
 

@@ -15,6 +15,7 @@ from vidm_rt.noise import (
     box_muller,
     gaussian,
     gaussian_batch,
+    gaussian_slots,
     log_f32,
     philox4x32_10,
     sincos_2pi_f32,
@@ -355,3 +356,22 @@ def test_other_bad_inputs_raise():
         gaussian(1.5, 0, 0, 0, (4,))
     with pytest.raises(ValueError, match="videos"):
         gaussian_batch(0, [[0, 1]], 0, 0, (4,))
+
+
+def test_slots_give_each_row_its_own_address():
+    seeds, videos, frames = [7, 2**64 - 1, 7], [3, 0, 2**32 - 1], [0, 5, 2]
+    slots = gaussian_slots(seeds, videos, frames, 4, (3, 5))
+    stacked = np.stack([gaussian(s, v, f, 4, (3, 5)) for s, v, f in zip(seeds, videos, frames)])
+    assert np.array_equal(slots.view(np.uint32), stacked.view(np.uint32))
+    # One seed and one frame for every row is gaussian_batch, bit for bit.
+    same = gaussian_slots([9] * 3, [4, 5, 6], [1] * 3, 2, (7,))
+    assert np.array_equal(same.view(np.uint32), gaussian_batch(9, [4, 5, 6], 1, 2, (7,)).view(np.uint32))
+
+
+def test_slots_reject_ragged_or_bad_addresses():
+    with pytest.raises(ValueError, match="differ in length"):
+        gaussian_slots([0, 1], [0], [0, 0], 0, (4,))
+    with pytest.raises(ValueError, match="frames"):
+        gaussian_slots([0], [0], [2**32], 0, (4,))
+    with pytest.raises(ValueError, match="seed"):
+        gaussian_slots([-1], [0], [0], 0, (4,))

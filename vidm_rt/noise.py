@@ -146,6 +146,7 @@ __all__ = [
     "box_muller",
     "gaussian",
     "gaussian_batch",
+    "gaussian_slots",
     "log_f32",
     "philox4x32_10",
     "sincos_2pi_f32",
@@ -420,22 +421,47 @@ def gaussian_batch(
 ) -> np.ndarray:
     """``(B, *shape)`` float32 noise, row ``b`` being ``gaussian(seed, videos[b], frame, step,
     shape)``; one vectorised Philox pass over all rows."""
-    k0, k1 = _check_seed(seed)
-    fr = _check_u32(frame, "frame")
+    _check_seed(seed)
+    vids = _check_u32_rows(videos, "videos")
+    return gaussian_slots([seed] * vids.size, vids, [frame] * vids.size, step, shape)
+
+
+def gaussian_slots(
+    seeds: Sequence[int] | np.ndarray,
+    videos: Sequence[int] | np.ndarray,
+    frames: Sequence[int] | np.ndarray,
+    step: int,
+    shape: int | Sequence[int],
+) -> np.ndarray:
+    """``(B, *shape)`` float32 noise with an address per row: row ``b`` is
+    ``gaussian(seeds[b], videos[b], frames[b], step, shape)``. A batch whose rows serve
+    different requests (continuous batching) draws each request's own noise in any row."""
+    vids = _check_u32_rows(videos, "videos")
+    frs = _check_u32_rows(frames, "frames")
+    keys = [_check_seed(s) for s in seeds]
+    if not vids.size == frs.size == len(keys):
+        raise ValueError(f"seeds, videos and frames differ in length: {len(keys)}, {vids.size}, "
+                         f"{frs.size}")
     st = _check_u32(step, "step")
     dims, n = _check_shape(shape)
-    vids = np.asarray(videos)
-    if vids.ndim != 1:
-        raise ValueError(f"videos must be a 1-D sequence of indices, got shape {vids.shape}")
-    if vids.size and vids.dtype.kind not in "iu":
-        raise TypeError(f"videos must hold integers, got dtype {vids.dtype}")
-    if vids.size and (int(vids.min()) < 0 or int(vids.max()) > _U32):
-        raise ValueError("videos must be integers in [0, 2**32)")
+    k0 = np.array([k[0] for k in keys], np.uint64)[:, None]
+    k1 = np.array([k[1] for k in keys], np.uint64)[:, None]
     nblocks = -(-n // 4)
     blocks = np.arange(nblocks, dtype=np.uint64)[None, :]
-    v = vids.astype(np.uint64)[:, None]
-    # Broadcasting (1, nblocks) against (B, 1) yields every (video, block) counter in one pass.
-    lanes = _philox_lanes(blocks, v, fr, st, k0, k1)
+    # Broadcasting (1, nblocks) against (B, 1) yields every (row, block) counter in one pass.
+    lanes = _philox_lanes(blocks, vids.astype(np.uint64)[:, None],
+                          frs.astype(np.uint64)[:, None], st, k0, k1)
     lanes = tuple(np.broadcast_to(x, (vids.size, nblocks)) for x in lanes)
     normals = _blocks_to_normals(lanes)
     return normals[:, :n].reshape((vids.size,) + dims)
+
+
+def _check_u32_rows(values: Sequence[int] | np.ndarray, name: str) -> np.ndarray:
+    rows = np.asarray(values)
+    if rows.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D sequence of indices, got shape {rows.shape}")
+    if rows.size and rows.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integers, got dtype {rows.dtype}")
+    if rows.size and (int(rows.min()) < 0 or int(rows.max()) > _U32):
+        raise ValueError(f"{name} must be integers in [0, 2**32)")
+    return rows

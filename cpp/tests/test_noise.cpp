@@ -58,5 +58,20 @@ int main() {
   vidm::gaussian_batch(99, 4, 2, 3, 5, 10, pair.data());
   vidm::gaussian_batch(99, 5, 1, 3, 5, 10, single.data());
   CHECK(std::memcmp(pair.data() + 10, single.data(), 10 * sizeof(float)) == 0);
+
+  // Rows with their own address (continuous batching): each row equals that address alone, and
+  // the whole matches numpy's gaussian_slots([2**63 + 5, 7, 7], [3, 0, 2**32 - 1],
+  // [0, 9, 2**31], 4, (50,)) (the checksum above, over all 150 elements).
+  std::uint32_t rows[12];
+  vidm::noise_row_words((1ull << 63) + 5, 3, 0, rows);
+  vidm::noise_row_words(7, 0, 9, rows + 4);
+  vidm::noise_row_words(7, 0xFFFFFFFFu, 0x80000000u, rows + 8);
+  std::vector<float> slots(3 * 50), alone(50);
+  vidm::gaussian_rows(rows, 3, 4, 50, slots.data());
+  vidm::gaussian_batch(7, 0, 1, 9, 4, 50, alone.data());
+  CHECK(std::memcmp(slots.data() + 50, alone.data(), 50 * sizeof(float)) == 0);
+  std::uint64_t slot_sum = 0;
+  for (std::size_t e = 0; e < slots.size(); ++e) slot_sum += (e + 1) * std::uint64_t(bits(slots[e]));
+  CHECK(slot_sum == 0x168E3D8DF5ECull);
   return check::report("noise_golden");
 }

@@ -5,12 +5,12 @@ The kernel file (shared with the C API, the one CUDA source of the noise) define
     extern "C" __global__ void vidm_gaussian_noise(float* out, const unsigned int* base,
         unsigned int step, unsigned int batch, unsigned int per_video);
 
-    out[b * per_video + e] = gaussian(seed, video = base[0] + b, frame = base[1], step)[e]
-    with seed = base[2] | base[3] << 32
+    out[b * per_video + e] = gaussian(seed_b, video = base[4b], frame = base[4b + 1], step)[e]
+    with seed_b = base[4b + 2] | base[4b + 3] << 32
 
-`base` (4 uint32: first video, frame, key low, key high; `frame.NoiseAddress`) lives in device
-memory, so a captured CUDA graph reads the current frame and seed at replay time: one capture
-serves every frame and every seed.
+`base` ((batch, 4) uint32, row b = [video, frame, key low, key high]; `frame.NoiseAddress`) lives
+in device memory, so a captured CUDA graph reads the current frames and seeds at replay time: one
+capture serves every frame and every seed, and each row may serve another request.
 It is compiled at run time with cuda-python's NVRTC bindings (`cuda.bindings.nvrtc`) to a cubin
 for the current GPU, with --fmad=false (no contracted multiply-adds: vidm_rt.noise's porting
 rules), and launched with the driver API on the caller's stream (TensorRT's, or torch's).
@@ -103,8 +103,8 @@ class NoiseKernel:
 
     def launch(self, out: int, base: int, step: int, batch: int, per_video: int,
                stream: int) -> None:
-        """Enqueue `out` <- noise(seed base[2:4], videos base[0].., frame base[1], step) on
-        `stream`; `base` is the device address of the 4-word noise address."""
+        """Enqueue `out` <- noise(row b at base[4b:4b + 4] = video, frame, key, step) on
+        `stream`; `base` is the device address of the (batch, 4) noise addresses."""
         args = [np.array([out], np.uint64), np.array([base], np.uint64),
                 np.array([step], np.uint32), np.array([batch], np.uint32),
                 np.array([per_video], np.uint32)]

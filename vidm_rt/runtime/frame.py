@@ -9,11 +9,12 @@ A frame of denoiser graph G is, in this order:
     x_prev <- result                (motion frames only: the next frame's conditioning)
 
 Before a frame the host writes only the per-frame inputs into fixed buffers: `k` and
-`noise_base` = [first video, frame, key], the address every noise launch of the frame reads (the
-key is the seed as two 32-bit words, low then high). Backends without device noise draw it on the
-host from the same address (`NoiseAddress`, the host's copy); device-noise backends launch the
-CUDA kernel, which reads `noise_base` from device memory, so a captured CUDA graph draws the
-current frame's noise, for the current seed, when it is replayed: one capture serves every seed.
+`noise_base`, one row [video, frame, key] per batch row, the addresses every noise launch of the
+frame reads (the key is the seed as two 32-bit words, low then high). Backends without device
+noise draw it on the host from the same addresses (`NoiseAddress`, the host's copy);
+device-noise backends launch the CUDA kernel, which reads `noise_base` from device memory, so a
+captured CUDA graph draws the current frame's noise, for the current seeds, when it is replayed:
+one capture serves every seed.
 
 Capture and replay (`FrameProgram.run`): the first frame of a program runs eagerly, which is the
 warm-up (TensorRT and torch allocate lazily on a first launch); the second is captured once; every
@@ -75,20 +76,33 @@ def frame_ops(plan: SchedulePlan, graph: str, table: SamplerTable) -> tuple[Op, 
     return tuple(ops)
 
 
-@dataclass
 class NoiseAddress:
-    """The host's copy of `noise_base`: which seed, videos and frame the current frame's noise
-    is for."""
+    """The host's copy of `noise_base`: the (seed, video, frame) of each batch row's noise for
+    the current frame. Rows are independent, so a row serving one request draws that request's
+    noise whichever row it is and whatever the other rows serve (continuous batching); a plain
+    batch is rows first_video + b of one seed at one frame."""
 
-    first_video: int = 0
-    frame: int = 0
-    seed: int = 0
+    def __init__(self, batch: int) -> None:
+        self.seeds = [0] * batch
+        self.videos = np.zeros(batch, np.uint32)
+        self.frames = np.zeros(batch, np.uint32)
+
+    def set_batch(self, seed: int, first_video: int, frame: int) -> None:
+        """Every row at `seed` and `frame`, row b drawing video first_video + b."""
+        for b in range(len(self.seeds)):
+            self.set_row(b, seed, first_video + b, frame)
+
+    def set_row(self, row: int, seed: int, video: int, frame: int) -> None:
+        self.seeds[row] = seed
+        self.videos[row], self.frames[row] = video, frame
 
     def as_buffer(self) -> np.ndarray:
-        """`noise_base`: [first video, frame, key low, key high], the key being the seed's low
-        and high 32 bits (the Philox key of vidm_rt.noise)."""
-        return np.array([self.first_video, self.frame, self.seed & 0xFFFFFFFF, self.seed >> 32],
-                        np.uint32)
+        """`noise_base`, (B, 4) uint32: row b = [video, frame, key low, key high], the key
+        being the row's seed as its low and high 32 bits (the Philox key of vidm_rt.noise)."""
+        keys = np.array(self.seeds, np.uint64)
+        low, high = keys & np.uint64(0xFFFFFFFF), keys >> np.uint64(32)
+        return np.stack([self.videos, self.frames, low.astype(np.uint32), high.astype(np.uint32)],
+                        axis=1)
 
 
 class Backend(Protocol):
@@ -111,14 +125,13 @@ class Backend(Protocol):
 
 def host_noise(backend: Backend, spec: BufferSpec, step: int,
                address: NoiseAddress) -> Callable[[], None]:
-    """Noise drawn with vidm_rt.noise on the host at the current `address` and written into the
-    buffer (eager backends)."""
-    batch, shape = spec.shape[0], spec.shape[1:]
+    """Noise drawn with vidm_rt.noise on the host at the current `address` (one address per
+    row) and written into the buffer (eager backends)."""
+    shape = spec.shape[1:]
 
     def draw() -> None:
-        videos = np.arange(address.first_video, address.first_video + batch)
-        backend.write(spec.name,
-                      noise.gaussian_batch(address.seed, videos, address.frame, step, shape))
+        backend.write(spec.name, noise.gaussian_slots(address.seeds, address.videos,
+                                                      address.frames, step, shape))
 
     return draw
 

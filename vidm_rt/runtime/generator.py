@@ -126,7 +126,7 @@ class VideoGenerator:
                     self._prepared[denoise] = self._observed(denoise, step, observer)
         # One program (and capture) per denoiser graph: the seed travels in noise_base.
         self._programs: dict[str, FrameProgram] = {}
-        self._address = NoiseAddress()
+        self._address = NoiseAddress(self.batch)
 
     def program(self, graph: str) -> FrameProgram:
         """The frame program of a denoiser graph, bound (and later captured) once for every seed."""
@@ -160,9 +160,8 @@ class VideoGenerator:
 
     def _denoise(self, graph: str, seed: int, first_video: int, frame: int,
                  on_step: Callable[[], None] | None) -> np.ndarray:
-        address = self._address
-        address.seed, address.first_video, address.frame = seed, first_video, frame
-        self.backend.write("noise_base", address.as_buffer())
+        self._address.set_batch(seed, first_video, frame)
+        self.backend.write("noise_base", self._address.as_buffer())
         self.program(graph).run(on_step)
         return self.backend.read(self.plan.result)
 

@@ -8,8 +8,8 @@ Buffers (B videos, C channels, H x W, S steps):
     x_first, x_prev (B, C, H, W)   the motion model's conditioning frames
     flow            (B, 2, H, W)   flow(x_first, x_prev), computed once per frame
     k               (B,)           frame index fed to PGN
-    noise_base      (4,) uint32    [first video, frame, key low, key high]: the noise address of
-                                   the current frame (the key is the seed's two 32-bit halves)
+    noise_base      (B, 4) uint32  row b = [video, frame, key low, key high]: the noise address of
+                                   row b at the current frame (the key is the seed's two halves)
     coef            (S, 7)         table: row i = step i's update coefficients
     t               (S, B)         table: row i = step i's model timestep
 
@@ -83,7 +83,7 @@ def build_plan(batch: int, channels: int, height: int, width: int,
         BufferSpec("x_first", img, host=True), BufferSpec("x_prev", img, host=True),
         BufferSpec("flow", (batch, 2, height, width)),
         BufferSpec("k", (batch,), host=True),
-        BufferSpec("noise_base", (4,), dtype="uint32", host=True),
+        BufferSpec("noise_base", (batch, 4), dtype="uint32", host=True),
         BufferSpec("coef", (s, len(COEFFICIENT_NAMES)), table=True, host=True),
         BufferSpec("t", (s, batch), table=True, host=True),
     ]

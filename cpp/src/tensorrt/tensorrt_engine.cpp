@@ -3,6 +3,7 @@
 #include <NvInferVersion.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <set>
@@ -40,15 +41,23 @@ void TensorRTEngine::Logger::log(Severity severity, const nvinfer1::AsciiChar* m
   }
 }
 
+// Activation memory. Every context is created without its own (kUSER_MANAGED, TensorRT 10.0+)
+// and given one buffer of the largest size among the engines. The size and set calls differ:
+// TensorRT 10.1 and later (JetPack 6's 10.3, 11.x) take the 64-bit pair getDeviceMemorySizeV2 /
+// setDeviceMemoryV2, which 10.1 introduced and which replaces getDeviceMemorySize /
+// setDeviceMemory (deprecated in 10.1); TensorRT 10.0 has only the latter.
+#if NV_TENSORRT_MAJOR < 10
+#error "the TensorRT engine needs TensorRT 10 or newer"
+#elif NV_TENSORRT_MAJOR > 10 || NV_TENSORRT_MINOR >= 1
+#define VIDM_RT_TRT_DEVICE_MEMORY_V2 1
+#endif
+
 TensorRTEngine::TensorRTEngine(const Manifest& m, unsigned int flags)
     : manifest_(m), zero_copy_((flags & VIDM_RT_ZERO_COPY) != 0) {
   check_target(m);
-  if (zero_copy_) {
-    // Implied by unified addressing on 64-bit platforms; an already active context refuses it.
-    const cudaError_t status = cudaSetDeviceFlags(cudaDeviceMapHost);
-    if (status != cudaErrorSetOnActiveProcess) cuda_check(status, "cudaSetDeviceFlags");
-    cudaGetLastError();
-  }
+  cudaStream_t stream = nullptr;
+  cuda_check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+  stream_.reset(stream);
   runtime_.reset(nvinfer1::createInferRuntime(logger_));
   if (!runtime_) throw Error(VIDM_RT_ERROR_ENGINE, "TensorRT: createInferRuntime failed");
   for (const auto& [graph, spec] : m.graphs) {
@@ -59,29 +68,43 @@ TensorRTEngine::TensorRTEngine(const Manifest& m, unsigned int flags)
       throw Error(VIDM_RT_ERROR_ENGINE, m.dir + ": TensorRT cannot load " + spec.file + " (" +
                                             logger_.last_error + "): run `vidm-rt build` again");
     }
-    std::unique_ptr<nvinfer1::IExecutionContext> context(engine->createExecutionContext());
-    if (!context) throw Error(VIDM_RT_ERROR_ENGINE, "TensorRT: no execution context for " + graph);
     engines_[graph] = std::move(engine);
-    contexts_[graph] = std::move(context);
   }
-  // Last: nothing below can throw, so the destructor always owns the stream.
-  cuda_check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+  share_activation_memory();
 }
 
+// Members release themselves in reverse declaration order; only the queued work must end first.
 TensorRTEngine::~TensorRTEngine() {
-  reset_graphs();
-  contexts_.clear();  // contexts before their engines, engines before the runtime
-  engines_.clear();
-  runtime_.reset();
-  for (auto& [name, b] : buffers_) {
-    if (zero_copy_) {
-      cudaFreeHost(b.host);
-    } else {
-      cudaFree(b.device);
-    }
+  if (stream_) cudaStreamSynchronize(stream_.get());
+}
+
+void TensorRTEngine::share_activation_memory() {
+  std::int64_t largest = 0;
+  for (const auto& [graph, engine] : engines_) {
+#ifdef VIDM_RT_TRT_DEVICE_MEMORY_V2
+    const std::int64_t need = engine->getDeviceMemorySizeV2();
+#else
+    const std::int64_t need = static_cast<std::int64_t>(engine->getDeviceMemorySize());
+#endif
+    largest = std::max(largest, need);
   }
-  cudaFree(noise_base_);
-  if (stream_ != nullptr) cudaStreamDestroy(stream_);
+  // At least one aligned block, so that every context gets a valid address.
+  activation_bytes_ = std::max<std::int64_t>(largest, 256);
+  void* memory = nullptr;
+  cuda_check(cudaMalloc(&memory, static_cast<std::size_t>(activation_bytes_)),
+             "cudaMalloc (activation memory)");
+  activations_.reset(memory);
+  for (const auto& [graph, engine] : engines_) {
+    std::unique_ptr<nvinfer1::IExecutionContext> context(
+        engine->createExecutionContext(nvinfer1::ExecutionContextAllocationStrategy::kUSER_MANAGED));
+    if (!context) throw Error(VIDM_RT_ERROR_ENGINE, "TensorRT: no execution context for " + graph);
+#ifdef VIDM_RT_TRT_DEVICE_MEMORY_V2
+    context->setDeviceMemoryV2(memory, activation_bytes_);
+#else
+    context->setDeviceMemory(memory);
+#endif
+    contexts_[graph] = std::move(context);
+  }
 }
 
 // Plans only run with the TensorRT version and on the GPU they were built for.
@@ -107,6 +130,14 @@ void TensorRTEngine::check_target(const Manifest& m) const {
                     get("compute_capability") + "); this library has TensorRT " +
                     have_version.str() + " on " + prop.name + " (sm " + have_cc + "): run `vidm-rt build " +
                     get("export") + " --precision " + get("precision") + "` again here");
+  }
+  // Mapped host memory needs no device flag: cudaDeviceMapHost is implicit for contexts the
+  // runtime API creates (and every 64-bit platform, Jetson Orin included, has unified
+  // addressing), so the library leaves the process-wide cudaSetDeviceFlags alone.
+  if (zero_copy_ && (prop.canMapHostMemory == 0 || prop.unifiedAddressing == 0)) {
+    throw Error(VIDM_RT_ERROR_UNSUPPORTED, std::string(prop.name) +
+                                               " cannot map host memory: create the generator "
+                                               "without VIDM_RT_ZERO_COPY");
   }
 }
 
@@ -161,55 +192,60 @@ void TensorRTEngine::load(const Plan& plan) {
     b.row_stride = spec.table ? (b.row_count + kRowAlignFloats - 1) / kRowAlignFloats * kRowAlignFloats
                               : b.row_count;
     const std::size_t bytes = b.rows * b.row_stride * sizeof(float);
-    if (zero_copy_) {
-      void* host = nullptr;
-      cuda_check(cudaHostAlloc(&host, bytes, cudaHostAllocMapped), "cudaHostAlloc");
-      b.host = static_cast<float*>(host);
+    void* memory = nullptr;
+    if (zero_copy_ && spec.host) {
+      cuda_check(cudaHostAlloc(&memory, bytes, cudaHostAllocMapped), "cudaHostAlloc");
+      b.mapped_memory.reset(memory);  // owned before the next call can fail
+      b.host = static_cast<float*>(memory);
       void* device = nullptr;
-      cuda_check(cudaHostGetDevicePointer(&device, host, 0), "cudaHostGetDevicePointer");
+      cuda_check(cudaHostGetDevicePointer(&device, memory, 0), "cudaHostGetDevicePointer");
       b.device = static_cast<float*>(device);
     } else {
-      void* device = nullptr;
-      cuda_check(cudaMalloc(&device, bytes), "cudaMalloc");
-      b.device = static_cast<float*>(device);
+      cuda_check(cudaMalloc(&memory, bytes), "cudaMalloc");
+      b.device_memory.reset(memory);
+      b.device = static_cast<float*>(memory);
     }
-    buffers_[spec.name] = b;
     // Zero-filled: steps without noise multiply the noise buffer by 0, which must not be NaN.
-    cuda_check(cudaMemsetAsync(b.device, 0, bytes, stream_), "cudaMemsetAsync");
+    cuda_check(cudaMemsetAsync(b.device, 0, bytes, stream_.get()), "cudaMemsetAsync");
+    buffers_[spec.name] = std::move(b);
   }
   void* base = nullptr;
   cuda_check(cudaMalloc(&base, 4 * sizeof(unsigned int) * plan.batch), "cudaMalloc");
-  noise_base_ = static_cast<unsigned int*>(base);
+  noise_base_.reset(base);
   for (const Launch& launch : plan.launches) check_bindings(launch);
-  cuda_check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+  cuda_check(cudaStreamSynchronize(stream_.get()), "cudaStreamSynchronize");
 }
 
 void TensorRTEngine::write(const std::string& name, const float* src, std::size_t count) {
+  plan_->host_buffer(name);
   Buffer& b = buffer(name);
   if (count != b.rows * b.row_count) throw Error(VIDM_RT_ERROR_INTERNAL, "write size mismatch for " + name);
-  // Pageable sources are staged by the CUDA runtime before the call returns.
+  // Ordered on the stream (work still queued may read the buffer); pageable sources are staged
+  // by the CUDA runtime before the call returns.
   cuda_check(cudaMemcpy2DAsync(b.device, b.row_stride * sizeof(float), src,
                                b.row_count * sizeof(float), b.row_count * sizeof(float), b.rows,
-                               cudaMemcpyHostToDevice, stream_),
+                               cudaMemcpyHostToDevice, stream_.get()),
              "cudaMemcpy2DAsync");
 }
 
 void TensorRTEngine::read(const std::string& name, float* dst, std::size_t count) {
+  plan_->host_buffer(name);
   Buffer& b = buffer(name);
   if (count != b.rows * b.row_count || b.rows != 1) {
     throw Error(VIDM_RT_ERROR_INTERNAL, "read size mismatch for " + name);
   }
-  if (zero_copy_) {
-    cuda_check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
-    std::copy(b.host, b.host + count, dst);
-    return;
+  if (b.host == nullptr) {
+    cuda_check(cudaMemcpyAsync(dst, b.device, count * sizeof(float), cudaMemcpyDeviceToHost,
+                               stream_.get()),
+               "cudaMemcpyAsync");
   }
-  cuda_check(cudaMemcpyAsync(dst, b.device, count * sizeof(float), cudaMemcpyDeviceToHost, stream_),
-             "cudaMemcpyAsync");
-  cuda_check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+  // The one host synchronisation of a frame.
+  cuda_check(cudaStreamSynchronize(stream_.get()), "cudaStreamSynchronize");
+  if (b.host != nullptr) std::copy(b.host, b.host + count, dst);
 }
 
 void TensorRTEngine::execute(const std::vector<Op>& ops) {
+  cudaStream_t stream = stream_.get();
   const unsigned int batch = static_cast<unsigned int>(plan_->batch);
   const unsigned int per_video = static_cast<unsigned int>(plan_->image_count() / batch);
   for (const Op& op : ops) {
@@ -219,6 +255,8 @@ void TensorRTEngine::execute(const std::vector<Op>& ops) {
         nvinfer1::IExecutionContext& context = *contexts_.at(launch.graph);
         // One context per graph, re-addressed before each enqueue: addresses are read when the
         // work is enqueued (and baked into a captured graph), so steps can share the context.
+        // The contexts share one activation buffer: safe, since every launch is enqueued on the
+        // one stream, so no two of them run at once.
         for (const auto* side : {&launch.inputs, &launch.outputs}) {
           for (const auto& [tensor, ref] : *side) {
             if (!context.setTensorAddress(tensor.c_str(), address(ref))) {
@@ -227,75 +265,106 @@ void TensorRTEngine::execute(const std::vector<Op>& ops) {
             }
           }
         }
-        if (!context.enqueueV3(stream_)) {
+        if (!context.enqueueV3(stream)) {
           throw Error(VIDM_RT_ERROR_ENGINE,
                       "TensorRT: " + launch.graph + " failed to run: " + logger_.last_error);
         }
         break;
       }
       case Op::kNoise:
-        cuda_check(launch_gaussian_noise(buffer(op.buffer).device, noise_base_, op.step, batch,
-                                         per_video, stream_),
+        cuda_check(launch_gaussian_noise(buffer(op.buffer).device,
+                                         static_cast<const unsigned int*>(noise_base_.get()),
+                                         op.step, batch, per_video, stream),
                    "noise kernel");
         break;
       case Op::kZero:
         cuda_check(cudaMemsetAsync(buffer(op.buffer).device, 0,
-                                   buffer(op.buffer).row_count * sizeof(float), stream_),
+                                   buffer(op.buffer).row_count * sizeof(float), stream),
                    "cudaMemsetAsync");
         break;
       case Op::kCopy:
         cuda_check(cudaMemcpyAsync(buffer(op.buffer).device, buffer(op.source).device,
                                    buffer(op.buffer).row_count * sizeof(float),
-                                   cudaMemcpyDeviceToDevice, stream_),
+                                   cudaMemcpyDeviceToDevice, stream),
                    "cudaMemcpyAsync");
         break;
     }
   }
 }
 
-void TensorRTEngine::reset_graphs() {
-  for (auto& [name, exec] : graphs_) cudaGraphExecDestroy(exec);
-  graphs_.clear();
+// One program recorded as a CUDA graph, or null with the reason in `why` (nothing has run: a
+// capture only records).
+cuda::GraphExec TensorRTEngine::capture(const std::vector<Op>& ops, std::string& why) {
+  cudaStream_t stream = stream_.get();
+  cudaError_t status = cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal);
+  if (status != cudaSuccess) {
+    why = std::string("cudaStreamBeginCapture: ") + cudaGetErrorString(status);
+    cudaGetLastError();
+    return nullptr;
+  }
+  try {
+    execute(ops);
+  } catch (const Error& e) {
+    why = e.what();
+  }
+  cudaGraph_t raw = nullptr;
+  status = cudaStreamEndCapture(stream, &raw);  // ends the capture on every path
+  cuda::Graph graph(raw);
+  if (!why.empty()) {
+    cudaGetLastError();
+    return nullptr;
+  }
+  if (status != cudaSuccess || !graph) {
+    why = std::string("cudaStreamEndCapture: ") + cudaGetErrorString(status);
+    cudaGetLastError();
+    return nullptr;
+  }
+  cudaGraphExec_t exec = nullptr;
+  // The WithFlags form has the same signature in CUDA 11.4+, 12 and 13 (cudaGraphInstantiate
+  // took 5 arguments before CUDA 12; TensorRT 10 still ships CUDA 11.8 builds).
+  status = cudaGraphInstantiateWithFlags(&exec, graph.get(), 0);
+  if (status != cudaSuccess) {
+    why = std::string("cudaGraphInstantiate: ") + cudaGetErrorString(status);
+    cudaGetLastError();
+    return nullptr;
+  }
+  return cuda::GraphExec(exec);
 }
 
-void TensorRTEngine::run(const std::string& program, const NoiseAddress& a) {
-  const std::vector<Op>& ops = plan_->programs.at(program);
+void TensorRTEngine::run(const std::string& name, const NoiseAddress& a) {
+  const std::vector<Op>& ops = plan_->programs.at(name);
   // The noise kernel reads video, frame and seed from noise_base_ when it runs (at replay
   // time for a captured graph), so one capture per program serves every frame and every seed.
   std::vector<std::uint32_t> base(4 * static_cast<std::size_t>(plan_->batch));
   noise_batch_words(a.seed, a.first_video, a.frame, plan_->batch, base.data());
   // A pageable source: the CUDA runtime stages it before the call returns.
-  cuda_check(cudaMemcpyAsync(noise_base_, base.data(), base.size() * sizeof base[0],
-                             cudaMemcpyHostToDevice, stream_),
+  cuda_check(cudaMemcpyAsync(noise_base_.get(), base.data(), base.size() * sizeof base[0],
+                             cudaMemcpyHostToDevice, stream_.get()),
              "cudaMemcpyAsync");
+  Program& program = programs_[name];
   // TensorRT allocates lazily on the first enqueue, which a capture cannot record: run each
   // program eagerly once, then capture it and replay the graph from then on.
-  if (runs_[program]++ == 0) {
+  if (program.runs++ == 0 || program.eager) {
     execute(ops);
     return;
   }
-  auto it = graphs_.find(program);
-  if (it == graphs_.end()) {
-    cudaGraph_t graph = nullptr;
-    cuda_check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal),
-               "cudaStreamBeginCapture");
-    try {
+  if (!program.exec) {
+    std::string why;
+    program.exec = capture(ops, why);
+    if (!program.exec) {
+      program.eager = true;
+      if (!warned_eager_) {
+        warned_eager_ = true;
+        std::fprintf(stderr,
+                     "vidm_rt: warning: CUDA graph capture of the %s program failed (%s); its "
+                     "launches run one by one from now on (slower, same frames)\n",
+                     name.c_str(), why.c_str());
+      }
       execute(ops);
-    } catch (...) {
-      cudaStreamEndCapture(stream_, &graph);
-      if (graph != nullptr) cudaGraphDestroy(graph);
-      throw;
+      return;
     }
-    cuda_check(cudaStreamEndCapture(stream_, &graph), "cudaStreamEndCapture");
-    cudaGraphExec_t exec = nullptr;
-    // The WithFlags form has the same signature in CUDA 11.4+, 12 and 13 (cudaGraphInstantiate
-    // took 5 arguments before CUDA 12; TensorRT 10 still ships CUDA 11.8 builds).
-    const cudaError_t status = cudaGraphInstantiateWithFlags(&exec, graph, 0);
-    cudaGraphDestroy(graph);
-    cuda_check(status, "cudaGraphInstantiate");
-    it = graphs_.emplace(program, exec).first;
   }
-  cuda_check(cudaGraphLaunch(it->second, stream_), "cudaGraphLaunch");
+  cuda_check(cudaGraphLaunch(program.exec.get(), stream_.get()), "cudaGraphLaunch");
 }
 
 }  // namespace vidm

@@ -10,7 +10,7 @@ import pytest
 
 from tests.test_runtime import export_tiny
 from vidm_rt import noise
-from vidm_rt.quality import psnr_per_frame
+from vidm_rt.eval.shapes import psnr_per_frame
 from vidm_rt.runtime import RuntimeOptions, VideoGenerator
 from vidm_rt.runtime.device_noise import KERNEL_FILE
 from vidm_rt.runtime.frame import NoiseAddress

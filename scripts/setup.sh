@@ -5,17 +5,23 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python=${PYTHON:-python3}
+step() { echo "setup: $*" >&2; }
 if [ ! -x .venv/bin/python ]; then
+  step "creating .venv with $("$python" --version 2>&1)"
   "$python" -m venv .venv
 fi
+step "upgrading pip"
 .venv/bin/python -m pip install --quiet --upgrade pip
 # The pinned CPU wheel first: a bare `torch` requirement would pull a multi-GB CUDA build.
+step "installing PyTorch 2.13.0 (CPU build)"
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
+step "installing vidm-rt and its extras (ONNX, ONNX Runtime, video writers, eval, tests)"
 .venv/bin/python -m pip install --quiet -e ".[torch,cpu,video,dev,eval]"
 
 if [ "${1:-}" != "--no-demo" ]; then
   # The bundled demo model, exported once into the cache, then run on ONNX Runtime.
+  step "writing the demo video (the bundled model is exported once into the cache first)"
   mkdir -p demo
-  .venv/bin/vidm-rt generate --frames 16 --seed 0 --out demo/demo.gif
-  echo "demo video: demo/demo.gif"
+  .venv/bin/vidm-rt generate --frames 16 --seed 0 --scale 4 --out demo/demo.gif
+  echo "demo video: demo/demo.gif (32x32 frames shown 4x larger)"
 fi

@@ -100,7 +100,7 @@ def test_console_script_help() -> None:
 
 
 def test_generate_with_the_bundled_model(tmp_path, monkeypatch) -> None:
-    from vidm_rt.cli import BUNDLED_MODEL
+    from vidm_rt.cli.common import BUNDLED_MODEL
 
     if not BUNDLED_MODEL.is_file():
         pytest.skip("no bundled model in this checkout")

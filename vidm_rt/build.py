@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_write, write_bytes
-from .manifest import load_manifest, precision_files, require_kind, write_manifest
+from .atomic import atomic_write, holds, write_bytes
+from .manifest import MANIFEST, load_manifest, precision_files, require_kind, write_manifest
 
 STRONGLY_TYPED_FROM = (10, 12)
 # Fields of the export manifest that the engines share with it: what they run (schedule,
@@ -165,7 +165,7 @@ def build_engines(export_dir: str | Path, options: BuildOptions,
                          f"{options.dla_core} does not exist")
     cache_data = cache_path.read_bytes() if cache_path.is_file() else b""
     cache = None
-    with atomic_write(out, directory=True) as tmp:
+    with atomic_write(out, directory=True, ours=holds(MANIFEST)) as tmp:
         graphs: dict[str, Any] = {}
         for graph, file in files.items():
             say(f"building {graph}.plan from {file} ({options.precision}, TensorRT {version})")

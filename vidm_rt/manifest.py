@@ -91,6 +91,11 @@ def write_manifest(directory: Path, manifest: dict[str, Any]) -> Path:
 def load_manifest(directory: str | Path, verify_hashes: bool = True) -> dict[str, Any]:
     """Read and check a directory's manifest; raises ManifestError naming the problem and fix."""
     directory = Path(directory)
+    if directory.is_file():
+        hint = (f"export it first: `vidm-rt export {directory}`, then pass export/NAME"
+                if directory.suffix in (".safetensors", ".pt", ".pth", ".tar") else
+                "pass the folder that `vidm-rt export` or `vidm-rt build` wrote")
+        raise ManifestError(f"{directory}: is a file, not an export or engine folder; {hint}")
     if not directory.is_dir():
         raise ManifestError(
             f"{directory}: no such engine directory (create one with `vidm-rt export CKPT`)"
@@ -157,3 +162,38 @@ def check_tensorrt_target(manifest: dict[str, Any], directory: str | Path, tenso
             f"{directory}: built with TensorRT {want[0]} for {want[1]} (sm {want[2]}); this "
             f"machine has TensorRT {have[0]} on {have[1]} (sm {have[2]}): run "
             f"`vidm-rt build {source} --precision {precision}` again here")
+
+
+def summary(manifest: dict[str, Any], directory: str | Path) -> list[str]:
+    """A few lines a user reads: model, size, schedule, precisions, backends, disk size."""
+    directory = Path(directory)
+    cfg = manifest["config"]
+    graphs = manifest["graphs"]
+    models = " + ".join(g for g in ("content", "motion") if g in graphs)
+    kind = manifest["kind"]
+    table = manifest["sampler"]
+    size = sum((directory / f).stat().st_size for f in manifest["files"]
+               if (directory / f).is_file())
+    lines = [
+        f"{directory} ({'ONNX export' if kind == 'onnx' else 'TensorRT engines'}): "
+        f"{cfg.get('name', 'custom')} model, {models}",
+        f"video: {manifest['width']}x{manifest['height']}, {manifest['frames']} frames by "
+        f"default, batch {manifest['batch']}, frame index {manifest.get('frame_index', 'clamp')}"
+        f" (trained on {cfg['train_frames']} frames)",
+        f"sampler: {table['sampler']}, {table['steps']} steps per frame ({table['spacing']})",
+    ]
+    if kind == "onnx":
+        precisions = []
+        for p, files in sorted(manifest.get("precisions", {"fp32": {}}).items()):
+            reduced = [g for g, f in files.items() if f["file"] != graphs[g]["file"]]
+            precisions.append(f"{p} ({', '.join(reduced)})" if reduced and p != "fp32" else p)
+        lines.append(f"precisions: {', '.join(precisions)}")
+        lines.append("runs on: onnxruntime, torch; tensorrt after `vidm-rt build`")
+    else:
+        trt = manifest["tensorrt"]
+        lines.append(f"precision: {trt['precision']}")
+        lines.append(f"runs on: tensorrt {trt['version']} on {trt['gpu']} (compute "
+                     f"capability {trt['compute_capability']}) only")
+    lines.append(f"size: {size / 2**20:.1f} MiB in {len(manifest['files'])} files "
+                 "(`vidm-rt info DIR --json` prints the whole manifest)")
+    return lines

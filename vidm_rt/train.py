@@ -385,10 +385,12 @@ def _options(fn: Any) -> Any:
 
 @click.command("train", context_settings={"help_option_names": ["-h", "--help"]})
 @_options
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @user_errors
-def train_command(resume: bool, **options: Any) -> None:
+def train_command(resume: bool, quiet: bool, **options: Any) -> None:
     """Train the content and/or motion model (P2-weighted hybrid loss, AdamW, EMA)."""
-    result = train(TrainConfig(**options), resume=resume)
+    result = train(TrainConfig(**options), resume=resume,
+                   progress=not quiet and sys.stderr.isatty())
     if int(os.environ.get("RANK", "0")) == 0:
         click.echo(f"done: step {result.step}, loss {result.last_loss:.4f}, "
                    f"{result.seconds:.0f} s; weights in {options['out']}/model.safetensors")

@@ -9,13 +9,14 @@ that image-to-video starts from (read_image, read_images), and which of them eac
 from __future__ import annotations
 
 import os
+import re
 import struct
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_write
+from .atomic import atomic_write, check_replaceable, check_writable
 
 FORMATS = (".npy", ".gif", ".mp4", "dir/")
 
@@ -71,6 +72,14 @@ def _write_mp4(frames: np.ndarray, path: Path, fps: float) -> None:
             writer.append_data(f)
 
 
+FRAME_NAME = re.compile(r"frame\d{5}\.png")
+
+
+def holds_only_frames(folder: Path) -> bool:
+    """Whether `folder` holds nothing but PNG frames as _write_frames_dir names them."""
+    return all(FRAME_NAME.fullmatch(p.name) for p in folder.iterdir())
+
+
 def _write_frames_dir(frames: np.ndarray, path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
     for i, f in enumerate(frames):
@@ -90,11 +99,50 @@ def output_kind(path: str | Path) -> str:
     return suffix
 
 
-def write_video(path: str | Path, video: np.ndarray, fps: float = 8.0) -> list[Path]:
+# Format -> (module to import, the extra that installs it) for the writers that need one.
+WRITER_NEEDS = {".gif": (("PIL",), "video"), ".mp4": (("imageio", "imageio_ffmpeg"), "video")}
+
+
+def check_output(path: str | Path) -> str:
+    """Check an output path before any work; returns its kind (see output_kind).
+
+    The format must be known, its writer's optional dependency installed, a file must not
+    name an existing folder, and the folder must take new files. Raises ValueError naming
+    `path` and the fix."""
+    import importlib.util
+
+    kind = output_kind(path)
+    path = Path(path)
+    if kind != "dir/" and path.is_dir():
+        raise ValueError(f"{path}: is a folder; name a file (video{kind}) or write PNG frames "
+                         "into a folder with a trailing /")
+    if kind == "dir/":
+        check_replaceable(path, holds_only_frames)
+    modules, extra = WRITER_NEEDS.get(kind, ((), ""))
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            raise ValueError(f"{path}: writing {kind} needs {module}: pip install "
+                             f"'vidm-rt[{extra}]' (or write .npy or a folder/ of PNG frames)")
+    check_writable(path)
+    return kind
+
+
+def enlarge(video: np.ndarray, scale: int) -> np.ndarray:
+    """(..., H, W) -> (..., H*scale, W*scale), each pixel repeated (nearest neighbour)."""
+    if scale < 1:
+        raise ValueError(f"scale must be a positive integer, got {scale}")
+    if scale == 1:
+        return video
+    return video.repeat(scale, axis=-2).repeat(scale, axis=-1)
+
+
+def write_video(path: str | Path, video: np.ndarray, fps: float = 8.0,
+                scale: int = 1) -> list[Path]:
     """Write (B, F, 3, H, W) or (F, 3, H, W) frames in [-1, 1]; returns the paths written.
 
     .npy keeps the float array as it is (all videos in one file). Other formats write one output
-    per video, suffixed _v0, _v1, ... when B > 1.
+    per video, suffixed _v0, _v1, ... when B > 1, enlarged `scale` times (nearest neighbour)
+    so that a small model's frames can be seen.
     """
     video = np.asarray(video, dtype=np.float32)
     if video.ndim == 4:
@@ -108,11 +156,11 @@ def write_video(path: str | Path, video: np.ndarray, fps: float = 8.0) -> list[P
             np.save(tmp, video if len(video) > 1 else video[0])
         return [path]
     written = []
-    for b, frames in enumerate(to_uint8(video)):
+    for b, frames in enumerate(to_uint8(enlarge(video, scale))):
         target = path if len(video) == 1 else path.with_name(
             f"{path.stem}_v{b}{path.suffix}"
         )
-        with atomic_write(target, directory=kind == "dir/") as tmp:
+        with atomic_write(target, directory=kind == "dir/", ours=holds_only_frames) as tmp:
             if kind == "dir/":
                 _write_frames_dir(frames, tmp)
             elif kind == ".gif":

@@ -14,6 +14,9 @@ SAMPLER_CHOICE = click.Choice(["ancestral", "ddim", "dpmpp2m"])
 PRECISION_CHOICE = click.Choice(["fp32", "fp16", "int8"])
 # Trained by the project on moving shapes; vidm_rt/assets/README.md has the exact command.
 BUNDLED_MODEL = Path(__file__).parent.parent / "assets" / "demo-tiny.safetensors"
+ENGINE_HELP = ("Export or engine folder. Default: the bundled demo model, exported on first use "
+               "into the cache folder $VIDM_RT_CACHE (default ~/.cache/vidm-rt; delete it to "
+               "export again).")
 
 
 def precision_list(value: str) -> list[str]:
@@ -63,6 +66,14 @@ def default_engine(batch: int, say: Callable[[str], None]) -> Path:
     export_checkpoint(BUNDLED_MODEL, ExportOptions(name=name, out_dir=engine.parent, batch=batch,
                                                    frames=16), progress=say)
     return engine
+
+
+def scale_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--scale N: write image outputs N times larger (nearest neighbour)."""
+    return click.option("--scale", default=1, show_default=True, type=click.IntRange(1, 64),
+                        help="Write .gif/.mp4/PNG frames N times larger, each pixel an NxN "
+                             "block (the 32x32 demo is easier to see at 4); .npy keeps the "
+                             "frames as generated.")(fn)
 
 
 def runtime_options(precision: str | None, no_cuda_graphs: bool, zero_copy: bool) -> Any:

@@ -3,12 +3,12 @@ TensorRT plans."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
 from ..errors import user_errors
+from ..progress import progress, quiet_option
 from .common import PRECISION_CHOICE, SAMPLER_CHOICE, first_frame_option
 
 
@@ -54,10 +54,14 @@ def export(checkpoint: Path, name: str | None, out_dir: Path, height: int | None
            eta: float, opset: int, frame_index: str, train_frames: int | None,
            fp16_weights: bool, fp16_graphs: str, fp16_fp32_tail: int) -> None:
     """Export a checkpoint to ONNX (content, flow, motion, sampler update) and validate it."""
+    from ..atomic import check_replaceable, check_writable, holds
     from ..export import ExportOptions, export_checkpoint
+    from ..manifest import MANIFEST
 
     stem = checkpoint.name.split(".")[0]
     name = name or f"{stem}-{sampler}{steps}"
+    check_replaceable(out_dir / name, holds(MANIFEST))
+    check_writable(out_dir / name)
     options = ExportOptions(name=name, out_dir=out_dir, batch=batch, frames=frames,
                             sampler=sampler, steps=steps, eta=eta, opset=opset,
                             frame_index=frame_index, height=height, width=width,
@@ -85,16 +89,18 @@ def export(checkpoint: Path, name: str | None, out_dir: Path, height: int | None
 @first_frame_option(" Only for exports without a content model: a content model is "
                     "calibrated on the first frames it makes. Give images like those the "
                     "model will start from, and at least as many as --videos x batch.")
+@quiet_option
 @user_errors
 def calibrate(engine: Path, videos: int, frames: int | None, seed: int, out: Path | None,
-              first_frame: Path | None) -> None:
+              first_frame: Path | None, quiet: bool) -> None:
     """Record real denoiser inputs with the FP32 sampler, then write INT8 QDQ graphs.
 
     \b
     The recorded inputs go to calibration/<name>/; the INT8 graphs (<graph>.int8.onnx) go into
     the export directory and its manifest, for `--precision int8`.
     """
-    from ..export.calibrate import quantize_export, record_calibration
+    from ..atomic import check_replaceable, check_writable, holds
+    from ..export.calibrate import CALIBRATION_JSON, quantize_export, record_calibration
     from ..manifest import load_manifest
     from ..video import read_images
 
@@ -104,13 +110,14 @@ def calibrate(engine: Path, videos: int, frames: int | None, seed: int, out: Pat
         click.echo(f"note: {len(first)} images for {videos * int(manifest['batch'])} videos: "
                    "some videos start from the same image (on other noise)", err=True)
     out = out or Path("calibration") / engine.resolve().name
+    check_replaceable(out, holds(CALIBRATION_JSON))
+    check_writable(out)
     steps = manifest["sampler"]["steps"]
     frames_per_run = frames or int(manifest.get("frames", manifest["config"]["train_frames"]))
     total = videos * (frames_per_run - (first is not None)) * steps
-    with click.progressbar(length=total, label=f"recording {videos} x {frames_per_run} frames",
-                           file=sys.stderr) as bar:
+    with progress(total, f"recording {videos} x {frames_per_run} frames", quiet=quiet) as advance:
         info = record_calibration(engine, out, videos, seed=seed, frames=frames,
-                                  on_step=lambda: bar.update(1), first_frames=first)
+                                  on_step=advance, first_frames=first)
     for graph, samples in info["samples"].items():
         click.echo(f"{graph:8s} {samples['count']} inputs recorded "
                    f"({samples['per_step'][0]} per step)")

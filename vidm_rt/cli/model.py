@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
 from ..errors import user_errors
-from .common import BUNDLED_MODEL, SAMPLER_CHOICE, first_frame_option
+from ..progress import progress, quiet_option
+from .common import BUNDLED_MODEL, SAMPLER_CHOICE, first_frame_option, scale_option
 
 
 @click.command()
@@ -37,10 +37,12 @@ from .common import BUNDLED_MODEL, SAMPLER_CHOICE, first_frame_option
 @click.option("--out", required=True, type=click.Path(path_type=Path),
               help="Output: video.npy, video.gif, video.mp4, or a folder/ of PNG frames.")
 @click.option("--fps", default=8.0, show_default=True, type=click.FloatRange(min=0.1))
+@scale_option
+@quiet_option
 @user_errors
 def sample(ckpt: Path | None, preset: str | None, frames: int, sampler: str, steps: int, eta: float,
            seed: int, batch: int, first_frame: Path | None, reference_loop: bool,
-           train_frames: int | None, out: Path, fps: float) -> None:
+           train_frames: int | None, out: Path, fps: float, scale: int, quiet: bool) -> None:
     """Generate videos with the PyTorch reference sampler."""
     import numpy as np
     import torch
@@ -50,9 +52,9 @@ def sample(ckpt: Path | None, preset: str | None, frames: int, sampler: str, ste
     from ..models import ContentModel, MotionModel
     from ..reference import sample_video
     from ..schedule import sampler_table
-    from ..video import first_frames_for, output_kind, read_images, write_video
+    from ..video import check_output, first_frames_for, read_images, write_video
 
-    output_kind(out)  # reject an unknown format before any work
+    check_output(out)
     if preset is not None:
         cfg = get_preset(preset)
         torch.manual_seed(seed)
@@ -73,12 +75,13 @@ def sample(ckpt: Path | None, preset: str | None, frames: int, sampler: str, ste
     frames_out = []
     stream = sample_video(motion, table, frames, content=content, first_frame=first, seed=seed,
                           batch=batch, recompute_flow=reference_loop)
-    with click.progressbar(stream, length=frames, label=f"{cfg.name} {sampler} x{steps}",
-                           file=sys.stderr, show_pos=True) as bar:
-        for frame in bar:
+    with progress(frames, f"{cfg.name} {sampler} x{steps}", unit="frame",
+                  quiet=quiet) as advance:
+        for frame in stream:
             frames_out.append(frame.cpu().numpy())
+            advance()
     video = np.stack(frames_out, axis=1)
-    for path in write_video(out, video, fps=fps):
+    for path in write_video(out, video, fps=fps, scale=scale):
         click.echo(f"wrote {path}")
 
 
@@ -93,6 +96,7 @@ def sample(ckpt: Path | None, preset: str | None, frames: int, sampler: str, ste
 @user_errors
 def import_official(checkpoint: Path, out: Path, train_frames: int, raw: bool) -> None:
     """Convert the released VIDM motion checkpoint (.pth.tar) to a vidm-rt checkpoint."""
+    from ..atomic import check_writable
     from ..checkpoint import CheckpointError, save_checkpoint
     from ..models.official import load_official_motion
 
@@ -100,6 +104,7 @@ def import_official(checkpoint: Path, out: Path, train_frames: int, raw: bool) -
         raise CheckpointError(f"{checkpoint}: no such checkpoint file")
     if out.suffix != ".safetensors":
         raise CheckpointError(f"{out}: the output must be a .safetensors file")
+    check_writable(out)
     try:
         cfg, motion = load_official_motion(checkpoint, train_frames=train_frames, use_ema=not raw)
     except Exception as e:
@@ -116,21 +121,22 @@ def import_official(checkpoint: Path, out: Path, train_frames: int, raw: bool) -
 
 @click.command()
 @click.argument("what")
+@click.option("--json", "as_json", is_flag=True,
+              help="For an export or engine folder: print its whole manifest as JSON.")
 @user_errors
-def info(what: str) -> None:
-    """Describe a checkpoint, an export/engine directory, or a preset: config and sizes."""
+def info(what: str, as_json: bool) -> None:
+    """Describe an export or engine folder (a short summary), a checkpoint or a preset (config
+    and parameter counts)."""
     from ..config import PRESETS, preset
 
     if Path(what).is_dir():
         import json
 
-        from ..manifest import load_manifest
+        from ..manifest import load_manifest, summary
 
         manifest = load_manifest(what)
-        click.echo(json.dumps({k: v for k, v in manifest.items() if k != "sampler"}, indent=2))
-        table = manifest["sampler"]
-        click.echo(f"sampler: {table['sampler']}, {table['steps']} steps, spacing "
-                   f"{table['spacing']}, eta {table['eta']}")
+        click.echo(json.dumps(manifest, indent=2) if as_json
+                   else "\n".join(summary(manifest, what)))
         return
 
     if what in PRESETS and not Path(what).exists():

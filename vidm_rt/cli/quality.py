@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
 from ..errors import user_errors
+from ..progress import progress, quiet_option
 from .common import SAMPLER_CHOICE, first_frame_option, precision_list
 
 
@@ -39,10 +39,11 @@ from .common import SAMPLER_CHOICE, first_frame_option, precision_list
 @first_frame_option(" Every precision starts from the same images; frames 1 on are compared "
                     "and the moving-shapes check is left out. Use other images than the "
                     "calibration's.")
+@quiet_option
 @user_errors
 def quality(engine: Path, precisions: str, videos: int, frames: int, seed: int,
             sampler: str | None, steps: int | None, threads: int | None, teacher_forced: bool,
-            fp16_as: str, out: Path | None, first_frame: Path | None) -> None:
+            fp16_as: str, out: Path | None, first_frame: Path | None, quiet: bool) -> None:
     """PSNR per frame of fp16/int8 against fp32 on identical noise, and the shapes check.
 
     Every precision generates the same videos from the same noise; the PSNR of each frame
@@ -50,7 +51,7 @@ def quality(engine: Path, precisions: str, videos: int, frames: int, seed: int,
     the error of the precision itself on each frame (see --teacher-forced)."""
     import json
 
-    from ..atomic import atomic_write
+    from ..atomic import atomic_write, check_replaceable, check_writable, holds
     from ..eval.precision import PARITY_DB, compare_precisions, plot_psnr
     from ..manifest import load_manifest
     from ..schedule import SamplerTable, sampler_table
@@ -69,19 +70,20 @@ def quality(engine: Path, precisions: str, videos: int, frames: int, seed: int,
                    "the noise is identical across precisions, but pass --sampler ddim for a "
                    "deterministic comparison", err=True)
     out = out or Path("quality") / engine.resolve().name
+    check_replaceable(out, holds("quality.json"))
+    check_writable(out)
     lower = len(set(wanted) - {"fp32"})
     runs = 1 + lower * (2 if teacher_forced else 1)
     made = frames - (first is not None)  # frames each run denoises
     denoised = videos * (steps or exported.steps) * (
         (1 + lower) * made + (lower * (frames - 1) if teacher_forced else 0))
-    with click.progressbar(length=denoised,
-                           label=f"{runs} runs x {videos} videos x {frames} frames",
-                           file=sys.stderr) as bar:
+    with progress(denoised, f"{runs} runs x {videos} videos x {frames} frames",
+                  quiet=quiet) as advance:
         report = compare_precisions(engine, wanted, videos, frames, seed, table, threads,
-                                    on_step=lambda: bar.update(1),
+                                    on_step=advance,
                                     teacher_forced=teacher_forced, fp16_as=fp16_as,
                                     first_frames=first)
-    with atomic_write(out, directory=True) as tmp:
+    with atomic_write(out, directory=True, ours=holds("quality.json")) as tmp:
         (tmp / "quality.json").write_text(json.dumps(report, indent=2))
         plot_psnr(report, tmp / "psnr.png", {p: PARITY_DB[p] for p in wanted if p in PARITY_DB})
     shapes = first is None

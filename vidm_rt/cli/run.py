@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
 from ..errors import user_errors
+from ..progress import progress, quiet_option
 from .common import (
+    ENGINE_HELP,
     PRECISION_CHOICE,
     default_engine,
     first_frame_option,
     gpu_options,
     precision_list,
     runtime_options,
+    scale_option,
 )
 
 
 @click.command()
 @click.option("--engine", type=click.Path(path_type=Path),
-              help="Export or engine directory (default: the bundled demo model).")
+              help=ENGINE_HELP)
 @click.option("--backend", default="onnxruntime", show_default=True,
               type=click.Choice(["onnxruntime", "torch", "tensorrt"]),
               help="tensorrt needs an engine directory from `vidm-rt build`.")
@@ -41,19 +43,21 @@ from .common import (
                    "and computes them in FP32, nearly fp32, see `vidm-rt quality --fp16-as`); "
                    "torch: fp16 = FP16 autocast on CUDA; "
                    "tensorrt: the engine's (checked).")
+@scale_option
 @gpu_options
+@quiet_option
 @user_errors
 def generate(engine: Path | None, backend: str, device: str, frames: int | None, seed: int,
              batch: int | None, first_frame: Path | None, out: Path, fps: float,
-             threads: int | None, precision: str | None, no_cuda_graphs: bool,
-             zero_copy: bool) -> None:
+             threads: int | None, precision: str | None, scale: int, no_cuda_graphs: bool,
+             zero_copy: bool, quiet: bool) -> None:
     """Generate videos from an exported model with the static-schedule runtime."""
     import numpy as np
 
     from ..runtime import VideoGenerator
-    from ..video import first_frames_for, output_kind, read_images, write_video
+    from ..video import check_output, first_frames_for, read_images, write_video
 
-    output_kind(out)
+    check_output(out)
     if engine is None:
         engine = default_engine(batch or 1, lambda msg: click.echo(msg, err=True))
     if backend == "tensorrt" and device == "cpu":
@@ -72,18 +76,16 @@ def generate(engine: Path | None, backend: str, device: str, frames: int | None,
     frames = frames or gen.default_frames
     steps = frames * gen.table.steps - (gen.table.steps if first is not None else 0)
     chunks = []
-    with click.progressbar(length=steps, label=f"{frames} frames x {gen.table.steps} steps",
-                           file=sys.stderr) as bar:
-        for frame in gen.generate(frames, seed=seed, first_frame=first,
-                                  on_step=lambda: bar.update(1)):
+    with progress(steps, f"{frames} frames x {gen.table.steps} steps", quiet=quiet) as advance:
+        for frame in gen.generate(frames, seed=seed, first_frame=first, on_step=advance):
             chunks.append(frame)
-    for path in write_video(out, np.stack(chunks, axis=1), fps=fps):
+    for path in write_video(out, np.stack(chunks, axis=1), fps=fps, scale=scale):
         click.echo(f"wrote {path}")
 
 
 @click.command()
 @click.option("--engine", type=click.Path(path_type=Path),
-              help="Export or engine directory (default: the bundled demo model).")
+              help=ENGINE_HELP)
 @click.option("--backends", default="onnxruntime,torch", show_default=True,
               help="Comma-separated backends to time.")
 @click.option("--frames", default=6, show_default=True, type=click.IntRange(2))
@@ -123,6 +125,8 @@ def bench(engine: Path | None, backends: str, frames: int, repeats: int, warmup:
                        log=lambda msg: click.echo(msg, err=True), target=target,
                        precisions=precision_list(precisions))
     click.echo(format_table(report))
+    click.echo("note: only ratios measured in one run compare; absolute times move with the "
+               "machine's load and clocks")
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(report, indent=2))

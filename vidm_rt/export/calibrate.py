@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_write
+from ..atomic import atomic_write, holds
 from ..manifest import ManifestError, load_manifest, write_manifest
 from .int8 import QuantOptions
 
@@ -100,7 +100,7 @@ def record_calibration(export_dir: Path, out_dir: Path, videos: int, seed: int =
                         "per_step": np.bincount([r[0] for r in rows], minlength=steps).tolist()}
                     for g, rows in recorded.items()},
     }
-    with atomic_write(out_dir, directory=True) as tmp:
+    with atomic_write(out_dir, directory=True, ours=holds(CALIBRATION_JSON)) as tmp:
         for graph, rows in recorded.items():
             arrays = {name: np.stack([r[3][name] for r in rows]) for name in rows[0][3]}
             index = {key: np.array([r[i] for r in rows]) for i, key in enumerate(INDEX_KEYS)}

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Build the C++ library (libvidm_rt, vidm-rt-generate) with CMake into build/ and run its CTest
-# suite. Installs the one system package it needs, nlohmann-json3-dev, with apt-get when missing.
-# The Python cross-checks use .venv/bin/python (run scripts/setup.sh first). Called by
-# scripts/test.sh; VIDM_RT_SKIP_CPP=1 there skips it.
+# suite, each test program also under valgrind's memcheck (the memcheck_* tests: invalid accesses
+# and leaks fail them). Installs the system packages it needs, nlohmann-json3-dev and valgrind,
+# with apt-get when missing. The Python cross-checks use .venv/bin/python (run scripts/setup.sh
+# first). Called by scripts/test.sh; VIDM_RT_SKIP_CPP=1 there skips it, VIDM_RT_MEMCHECK=0 here
+# leaves out the valgrind runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,33 +21,45 @@ have_json() {
   done
   return 1
 }
-if ! have_json; then
-  if [ "$(id -u)" -eq 0 ]; then
-    sudo=()
-  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    sudo=(sudo -n)
-  else
-    echo "error: the C++ build needs nlohmann-json3-dev; install it as root" \
-         "(apt-get install nlohmann-json3-dev) or set VIDM_RT_SKIP_CPP=1" >&2
-    exit 1
-  fi
-  echo "installing nlohmann-json3-dev (the C++ library's JSON parser) with apt-get"
-  export DEBIAN_FRONTEND=noninteractive
-  if ! "${sudo[@]}" apt-get install -y -qq nlohmann-json3-dev >/dev/null 2>&1; then
-    "${sudo[@]}" apt-get update -qq >/dev/null 2>&1 || true
-    if ! "${sudo[@]}" apt-get install -y -qq nlohmann-json3-dev >/dev/null 2>&1; then
-      echo "error: apt-get could not install nlohmann-json3-dev; install it (or nlohmann_json" \
-           ">= 3.9 where CMake finds it) or set VIDM_RT_SKIP_CPP=1" >&2
+have_valgrind() { command -v valgrind >/dev/null 2>&1; }
+
+# apt_install PACKAGE WHY: installs PACKAGE as root (or through password-less sudo), or fails
+# with one line saying what to do.
+apt_install() {
+  local package=$1 why=$2 sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+      sudo=(sudo -n)
+    else
+      echo "error: the C++ build needs $package ($why); install it as root" \
+           "(apt-get install $package) or set VIDM_RT_SKIP_CPP=1" >&2
       exit 1
     fi
   fi
+  echo "installing $package ($why) with apt-get"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! "${sudo[@]}" apt-get install -y -qq "$package" >/dev/null 2>&1; then
+    "${sudo[@]}" apt-get update -qq >/dev/null 2>&1 || true
+    if ! "${sudo[@]}" apt-get install -y -qq "$package" >/dev/null 2>&1; then
+      echo "error: apt-get could not install $package; install it or set VIDM_RT_SKIP_CPP=1" >&2
+      exit 1
+    fi
+  fi
+}
+
+have_json || apt_install nlohmann-json3-dev "the C++ library's JSON parser"
+memcheck=OFF
+if [ "${VIDM_RT_MEMCHECK:-1}" != 0 ]; then
+  have_valgrind || apt_install valgrind "the memory checker the C++ tests run under"
+  memcheck=ON
 fi
 
 python_arg=()
 if [ -x .venv/bin/python ]; then
   python_arg=(-DVIDM_RT_PYTHON="$PWD/.venv/bin/python")
 fi
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "${python_arg[@]}" >build.log 2>&1 \
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DVIDM_RT_MEMCHECK=$memcheck "${python_arg[@]}" \
+  >build.log 2>&1 \
   || { cat build.log >&2; echo "error: CMake configuration failed (log above)" >&2; exit 1; }
 cmake --build build --parallel "${CMAKE_BUILD_PARALLEL_LEVEL:-2}" >>build.log 2>&1 \
   || { tail -n 60 build.log >&2; echo "error: the C++ build failed (full log: build.log)" >&2; exit 1; }

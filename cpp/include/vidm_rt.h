@@ -42,7 +42,9 @@ typedef enum vidm_rt_status {
 } vidm_rt_status;
 
 /* vidm_rt_create flags */
-#define VIDM_RT_ZERO_COPY 1u /* GPU engines: mapped host memory for frames (Jetson shared DRAM) */
+#define VIDM_RT_ZERO_COPY 1u /* GPU engines: the buffers the host writes or reads (inputs, the
+                              * frame read back) in mapped host memory, for Jetson's shared DRAM;
+                              * per-step activations stay device memory */
 
 typedef struct vidm_rt_generator vidm_rt_generator;
 
@@ -77,6 +79,8 @@ VIDM_RT_API vidm_rt_status vidm_rt_generate(vidm_rt_generator* gen, int frames, 
                                             float* out, size_t out_count,
                                             vidm_rt_frame_callback on_frame, void* user);
 
+/* Waits for the generator's queued GPU work, then frees everything it holds (memory, graphs,
+ * stream, TensorRT objects). NULL is ignored. */
 VIDM_RT_API void vidm_rt_destroy(vidm_rt_generator* gen);
 
 /* The last error of this thread ("" if none). */

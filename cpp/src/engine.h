@@ -18,6 +18,8 @@ class Engine {
   virtual const char* name() const = 0;
   // Allocate every buffer of the plan (zero-filled) and bind every launch; called once.
   virtual void load(const Plan& plan) = 0;
+  // write and read accept only host-staged buffers (BufferSpec::host), the only ones a zero-copy
+  // engine maps.
   virtual void write(const std::string& buffer, const float* src, std::size_t count) = 0;
   // Waits for the work queued before it.
   virtual void read(const std::string& buffer, float* dst, std::size_t count) = 0;

@@ -27,7 +27,7 @@ class Generator {
  private:
   Manifest manifest_;
   Plan plan_;
-  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<Engine> engine_;  // after plan_: it keeps a pointer to the plan, so it goes first
   std::vector<float> frame_;  // the frame handed to the callback when the caller gives no `out`
 };
 

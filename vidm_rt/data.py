@@ -161,7 +161,7 @@ class MovingShapesSpec:
     Edges are anti-aliased (each pixel is blended by the share of it the shape covers), so a
     frame changes smoothly with a shape's position. With hard edges a model learns to decide
     each edge pixel as shape or background, and reduced-precision rounding then moves whole
-    edges by a pixel (bench/RESULTS.md, 2026-11-25).
+    edges by a pixel (docs/precision.md).
     """
 
     size: int = 32

@@ -10,14 +10,14 @@ ops that FP16 speeds up, on tensor cores) outside these regions (export/graph_re
     convs of the decoder (about 4% of the conv FLOPs of a denoiser). Near the end of sampling
     eps is a small difference of large terms that mostly come from x_t through this path: one
     rounding of it to FP16 (2^-11) is several times the error of all the other convs together
-    (bench/RESULTS.md, 2026-11-25). The flow network has no normalization, so it is all stream,
+    (docs/precision.md). The flow network has no normalization, so it is all stream,
   - the output convolutions (in a denoiser the last conv, writing eps and v),
   - the last FP32_TAIL_CONVS convs before them in graph order (ExportOptions.fp16_fp32_tail):
     the decoder's last 3x3 convs at full resolution (with 3: both of its final ResBlock and the
     second of the one before). On the bundled model they were most of the FP16 error left
     after the rules above (per-step error 7.6e-5 -> 2.9e-5 without them); with them FP32, FP16
     stays >= 35 dB on all 24 sets of 16 videos measured (was 23). They are 17% / 6.5% of the
-    conv FLOPs of the bundled / small motion model (bench/RESULTS.md 2026-11-25, 2026-12-02).
+    conv FLOPs of the bundled / small motion model (docs/precision.md).
 Every other node runs in FP32: normalizations and their statistics, softmax, activations,
 residual adds, reshapes and concatenations. Each FP16 node reads Casts to FP16 of its inputs
 (its weights are stored in FP16) and its output is cast back, so the error is that of rounding

@@ -6,7 +6,7 @@ the FP16 region included where they meet one of its own. So most FP16 tensors of
 are never rounded to FP16 there (in the graphs of export/fp16.py, whose FP16 nodes are
 convolutions and products, none are; the earlier graphs had only the inputs of their FP16
 Reshape and Concat nodes rounded). Measured against FP32 that is an FP16 engine with its
-rounding left out (bench/RESULTS.md, 2026-11-25).
+rounding left out (docs/precision.md).
 
 `emulate_fp16` rewrites an FP16 graph into an FP32 one that rounds where an FP16 engine rounds:
 every FP16 tensor of the original is computed in FP32 and passed through Cast(FP16) ->

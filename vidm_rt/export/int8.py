@@ -39,7 +39,7 @@ NODE_GROUPS = ("io", "pgn", "attention", "stream")
 @dataclass(frozen=True)
 class QuantOptions:
     # "stream": a quantized skip conv rounds x_t's path to the output to INT8 (teacher-forced
-    # frames +5 dB on the bundled model, same speed on small; bench/RESULTS.md 2026-11-25).
+    # frames +5 dB on the bundled model, same speed on small; docs/precision.md).
     exclude: tuple[str, ...] = ("io", "pgn", "attention", "stream")
     op_types: tuple[str, ...] = COMPUTE_OPS
     per_channel: bool = True
@@ -47,7 +47,7 @@ class QuantOptions:
     symmetric_activations: bool = True  # TensorRT's explicit quantization wants zero point 0
     activations: str = "int8"  # "uint8": ONNX Runtime's faster U8S8 CPU kernels; not TensorRT
     # "percentile": ranges that cover that share of the calibration values, which measured
-    # better than "minmax" ranges (bench/RESULTS.md 2026-11-25); TensorRT takes either.
+    # better than "minmax" ranges (docs/precision.md); TensorRT takes either.
     calibrate_method: str = "percentile"
     percentile: float = 99.999
     moving_average: bool = False  # minmax: average the per-input ranges, not the extremes
@@ -57,7 +57,7 @@ class QuantOptions:
     # Q/DQ on the quantized products' outputs too, which rounds a conv's output for every
     # reader (residual add, next normalization): 40% of the INT8 step error on the bundled
     # model, but without it ONNX Runtime's CPU EP cannot fuse QLinearConv and runs slower than
-    # FP32 (0.87x on small; bench/RESULTS.md 2026-11-25).
+    # FP32 (0.87x on small; docs/precision.md).
     quantize_outputs: bool = True
 
     def to_dict(self) -> dict:

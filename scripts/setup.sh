@@ -15,8 +15,9 @@ step "upgrading pip"
 # The pinned CPU wheel first: a bare `torch` requirement would pull a multi-GB CUDA build.
 step "installing PyTorch 2.13.0 (CPU build)"
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
-step "installing vidm-rt and its extras (ONNX, ONNX Runtime, video writers, eval, tests)"
-.venv/bin/python -m pip install --quiet -e ".[torch,cpu,video,dev,eval]"
+step "installing vidm-rt and its extras (ONNX, ONNX Runtime, video writers, eval, serve, tests)"
+# serve: Triton Inference Server through PyTriton, for `vidm-rt serve` and its tests (~100 MB).
+.venv/bin/python -m pip install --quiet -e ".[torch,cpu,video,dev,eval,serve]"
 
 if [ "${1:-}" != "--no-demo" ]; then
   # The bundled demo model, exported once into the cache, then run on ONNX Runtime.

@@ -361,11 +361,13 @@ def test_other_bad_inputs_raise():
 def test_slots_give_each_row_its_own_address():
     seeds, videos, frames = [7, 2**64 - 1, 7], [3, 0, 2**32 - 1], [0, 5, 2]
     slots = gaussian_slots(seeds, videos, frames, 4, (3, 5))
-    stacked = np.stack([gaussian(s, v, f, 4, (3, 5)) for s, v, f in zip(seeds, videos, frames)])
+    stacked = np.stack([gaussian(s, v, f, 4, (3, 5))
+                        for s, v, f in zip(seeds, videos, frames, strict=True)])
     assert np.array_equal(slots.view(np.uint32), stacked.view(np.uint32))
     # One seed and one frame for every row is gaussian_batch, bit for bit.
     same = gaussian_slots([9] * 3, [4, 5, 6], [1] * 3, 2, (7,))
-    assert np.array_equal(same.view(np.uint32), gaussian_batch(9, [4, 5, 6], 1, 2, (7,)).view(np.uint32))
+    batch = gaussian_batch(9, [4, 5, 6], 1, 2, (7,))
+    assert np.array_equal(same.view(np.uint32), batch.view(np.uint32))
 
 
 def test_slots_reject_ragged_or_bad_addresses():

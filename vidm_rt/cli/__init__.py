@@ -14,6 +14,7 @@ from .export import build, calibrate, export
 from .model import import_official, info, sample
 from .quality import quality
 from .run import bench, generate
+from .serve import request, serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -31,10 +32,12 @@ def main() -> None:
       vidm-rt quality export/NAME                      fp16/int8 vs fp32: parity per frame
       vidm-rt bench --engine export/NAME               time backends vs the reference loop
       vidm-rt import-official CKPT --out model.safetensors
+      vidm-rt serve --batch 4                          Triton server, streamed frames
+      vidm-rt request --frames 16 --out video.mp4      a video from that server
     """
 
 
 for command in (generate, export, calibrate, build, bench, quality, sample, train_command,
-                import_official, info):
+                import_official, info, serve, request):
     main.add_command(command)
 

@@ -16,7 +16,7 @@ feeds k = f (the PGN code then leaves the range it was trained on).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -161,9 +161,29 @@ class VideoGenerator:
     def _denoise(self, graph: str, seed: int, first_video: int, frame: int,
                  on_step: Callable[[], None] | None) -> np.ndarray:
         self._address.set_batch(seed, first_video, frame)
+        return self._run_addressed(graph, on_step)
+
+    def _run_addressed(self, graph: str, on_step: Callable[[], None] | None) -> np.ndarray:
         self.backend.write("noise_base", self._address.as_buffer())
         self.program(graph).run(on_step)
         return self.backend.read(self.plan.result)
+
+    def frame_rows(self, graph: str, rows: Sequence[tuple[int, int, int]],
+                   on_step: Callable[[], None] | None = None) -> np.ndarray:
+        """One frame of `graph` ("content" or "motion") for the whole batch, row b at its own
+        (seed, video, frame) = rows[b] (motion: with that frame's index k): the rows may serve
+        different requests at different frames (continuous batching, vidm_rt.serve). Motion
+        reads x_first and x_prev as the caller wrote them. Returns (B, C, H, W)."""
+        if len(rows) != self.batch:
+            raise ValueError(f"{len(rows)} row addresses for a batch of {self.batch}")
+        for b, (seed, video, frame) in enumerate(rows):
+            self._address.set_row(b, seed, video, frame)
+        if graph == "motion":
+            k = [frame_index(max(frame, 1), self.train_frames, self.frame_index_policy)
+                 for _, _, frame in rows]
+            self.backend.write("k", np.array(k, np.float32))
+        return self._run_addressed(graph, on_step)
+
 
     def _check_address(self, seed: int, first_video: int) -> None:
         if not 0 <= seed < 2**64:

@@ -3,9 +3,15 @@
 FakeCuda implements vidm_rt.runtime.cuda_memory.CudaMemory over numpy: "device" pointers are real
 addresses of numpy arrays (256-byte aligned), stream work runs at once unless the stream is
 capturing, in which case it is recorded and a "graph launch" replays the recording. Every call
-is logged in `calls`. The noise kernel fills its output with vidm_rt.noise, reading `base`
-(per row: [video, frame, key low, key high]) from memory when it runs (as the CUDA kernel does
-at replay).
+is logged in `calls` (copies as memcpy_htod, memcpy_dtoh or memcpy_dtod, pinned staging being
+the host side), every stream that work was enqueued on in `streams_used`. close() frees every
+allocation (counted in `frees`); memory used after that fails. `capture_fails=True` makes every
+capture fail as CUDA does when a capture is invalidated. The noise kernel fills its output with
+vidm_rt.noise, reading `base` (per row: [video, frame, key low, key high]) from memory
+when it runs (as the CUDA kernel does at replay).
+
+FakeCudaRuntime stands in for `cuda.bindings.runtime` under the real CudaBindingsMemory: it
+records every call and hands out fake device pointers and real host memory.
 
 make_tensorrt() returns a module with the parts of the TensorRT Python API vidm-rt uses. A "plan"
 is the ONNX file behind a magic prefix; an engine runs it with ONNX Runtime on the memory at the
@@ -32,25 +38,38 @@ class FakeCuda:
     device_name = "Fake GPU 8GB"
     compute_capability = "8.7"
 
-    def __init__(self) -> None:
+    def __init__(self, capture_fails: bool = False) -> None:
         self.calls: list[str] = []
+        self.capture_fails = capture_fails
         self._allocations: list[np.ndarray] = []
+        self._pinned: set[int] = set()       # addresses of pinned (not mapped) host memory
+        self.frees: dict[int, int] = {}      # address -> times freed
         self._capturing: dict[int, list[Callable[[], None]] | None] = {}
+        self.streams_used: set[int] = set()
+        self.graphs: list[list] = []
 
     # memory
     def _new(self, nbytes: int) -> np.ndarray:
+        assert nbytes > 0, "cudaMalloc(0) returns no pointer"
         raw = np.zeros(nbytes + 256, np.uint8)
         offset = -raw.ctypes.data % 256
         arr = raw[offset:offset + nbytes]
         self._allocations.append(arr)
+        self.frees[arr.ctypes.data] = 0
         return arr
 
-    def resolve(self, address: int, nbytes: int) -> np.ndarray:
+    def allocation(self, address: int) -> np.ndarray:
         for arr in self._allocations:
             base = arr.ctypes.data
-            if base <= address and address + nbytes <= base + arr.nbytes:
-                return arr[address - base:address - base + nbytes]
-        raise AssertionError(f"address {address:#x} (+{nbytes}) is not in any allocation")
+            if base <= address < base + arr.nbytes:
+                return arr
+        raise AssertionError(f"address {address:#x} is not in any live allocation")
+
+    def resolve(self, address: int, nbytes: int) -> np.ndarray:
+        arr = self.allocation(address)
+        offset = address - arr.ctypes.data
+        assert offset + nbytes <= arr.nbytes, f"{address:#x} (+{nbytes}) overruns its allocation"
+        return arr[offset:offset + nbytes]
 
     def malloc(self, nbytes: int) -> int:
         self.calls.append("malloc")
@@ -59,25 +78,34 @@ class FakeCuda:
     def host_alloc(self, nbytes: int, mapped: bool) -> HostBuffer:
         self.calls.append("host_alloc_mapped" if mapped else "host_alloc")
         arr = self._new(nbytes)
+        if not mapped:
+            self._pinned.add(arr.ctypes.data)
         return HostBuffer(arr, arr.ctypes.data if mapped else None)
 
     # streams
     def create_stream(self) -> int:
+        self.calls.append("create_stream")
         handle = 1000 + len(self._capturing)
         self._capturing[handle] = None
         return handle
 
     def enqueue(self, stream: int, what: str, fn: Callable[[], None]) -> None:
+        assert stream in self._capturing, f"{what} on an unknown stream {stream}"
         self.calls.append(what)
+        self.streams_used.add(stream)
         recording = self._capturing[stream]
         if recording is None:
             fn()
         else:
             recording.append(fn)
 
+    def _side(self, address: int) -> str:
+        return "h" if self.allocation(address).ctypes.data in self._pinned else "d"
+
     def copy_async(self, dst: int, src: int, nbytes: int, stream: int) -> None:
         d, s = self.resolve(dst, nbytes), self.resolve(src, nbytes)
-        self.enqueue(stream, "memcpy", lambda: np.copyto(d, s))
+        kind = f"memcpy_{self._side(src)}to{self._side(dst)}"
+        self.enqueue(stream, kind, lambda: np.copyto(d, s))
 
     def memset_async(self, dst: int, nbytes: int, stream: int) -> None:
         d = self.resolve(dst, nbytes)
@@ -90,19 +118,40 @@ class FakeCuda:
     def capture(self, stream: int, launches: Sequence[Callable[[], None]]) -> list:
         self.calls.append("capture_begin")
         self._capturing[stream] = []
-        for fn in launches:
-            fn()
-        recorded, self._capturing[stream] = self._capturing[stream], None
-        self.calls.append("capture_end")
+        try:
+            for fn in launches:
+                fn()
+        finally:
+            recorded, self._capturing[stream] = self._capturing[stream], None
+            self.calls.append("capture_end")
+        if self.capture_fails:
+            raise RuntimeError("cudaStreamEndCapture failed: cudaErrorStreamCaptureInvalidated")
+        self.graphs.append(recorded)
         return recorded
 
     def launch_graph(self, graph: list, stream: int) -> None:
+        assert any(graph is g for g in self.graphs), "launch of a destroyed graph"
         self.calls.append("graph_launch")
+        self.streams_used.add(stream)
         for fn in graph:
             fn()
 
     def noise_kernel(self) -> FakeNoiseKernel:
         return FakeNoiseKernel(self)
+
+    def release_graphs(self) -> None:
+        for stream in self._capturing:
+            self.synchronize(stream)
+        self.calls.append("release_graphs")
+        self.graphs.clear()
+
+    def close(self) -> None:
+        self.release_graphs()
+        self.calls.append("close")
+        for arr in self._allocations:
+            self.frees[arr.ctypes.data] += 1
+        self._allocations.clear()
+        self._capturing.clear()
 
 
 class FakeNoiseKernel:
@@ -141,6 +190,10 @@ class FakeEngine:
         self.tensors = {t.name: (True, tuple(t.shape)) for t in self.session.get_inputs()}
         self.tensors.update({t.name: (False, tuple(t.shape)) for t in self.session.get_outputs()})
         self.names = list(self.tensors)
+        # A different activation need per engine: 4 KiB per node of its graph.
+        import onnx
+
+        self.device_memory_size_v2 = 4096 * len(onnx.load_from_string(onnx_bytes).graph.node)
 
     @property
     def num_io_tensors(self) -> int:
@@ -158,15 +211,21 @@ class FakeEngine:
     def get_tensor_dtype(self, name: str) -> str:
         return "float32"
 
-    def create_execution_context(self) -> FakeContext:
-        return FakeContext(self)
+    def create_execution_context(self, strategy: str = "STATIC") -> FakeContext:
+        return FakeContext(self, strategy)
 
 
 class FakeContext:
-    def __init__(self, engine: FakeEngine) -> None:
+    def __init__(self, engine: FakeEngine, strategy: str) -> None:
         self.engine = engine
+        self.strategy = strategy
+        self.device_memory: tuple[int, int] | None = None
         self.addresses: dict[str, int] = {}
         self.input_shapes: dict[str, tuple[int, ...]] = {}
+
+    def set_device_memory(self, address: int, size: int) -> None:
+        assert self.strategy == "USER_MANAGED", "device memory set on a context that owns its own"
+        self.device_memory = (address, size)
 
     def set_input_shape(self, name: str, shape: tuple[int, ...]) -> bool:
         self.input_shapes[name] = tuple(shape)
@@ -180,6 +239,11 @@ class FakeContext:
     def execute_async_v3(self, stream: int) -> bool:
         engine, cuda = self.engine, self.engine.cuda
         assert set(self.addresses) == set(engine.tensors), "unbound tensors"
+        if self.strategy == "USER_MANAGED":
+            assert self.device_memory is not None, "no activation memory set"
+            address, size = self.device_memory
+            assert size >= engine.device_memory_size_v2, "activation memory too small"
+            cuda.resolve(address, engine.device_memory_size_v2)  # live and large enough
         views = {}
         for name, (_, shape) in engine.tensors.items():
             n = int(np.prod(shape))
@@ -356,6 +420,9 @@ def make_tensorrt(cuda: FakeCuda, version: str = "10.12.0.36") -> types.ModuleTy
 
     trt.Logger, trt.Runtime, trt.Builder, trt.OnnxParser = Logger, Runtime, Builder, FakeParser
     trt.TensorIOMode = _Enum(INPUT="INPUT", OUTPUT="OUTPUT")
+    trt.ExecutionContextAllocationStrategy = _Enum(STATIC="STATIC",
+                                                   ON_PROFILE_CHANGE="ON_PROFILE_CHANGE",
+                                                   USER_MANAGED="USER_MANAGED")
     trt.NetworkDefinitionCreationFlag = _Enum(STRONGLY_TYPED=0)
     trt.MemoryPoolType = _Enum(WORKSPACE="WORKSPACE")
     trt.BuilderFlag = _Enum(FP16="FP16", INT8="INT8", GPU_FALLBACK="GPU_FALLBACK", TF32="TF32",

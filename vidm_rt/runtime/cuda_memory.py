@@ -1,4 +1,4 @@
-"""The small CUDA interface the TensorRT backend needs, over cuda-python (`cuda.bindings.runtime`).
+"""The small CUDA interface the GPU backends need, over cuda-python (`cuda.bindings.runtime`).
 
 Device buffers allocated once (cudaMalloc), pinned host buffers (cudaMallocHost) for uploads and
 downloads, mapped zero-copy host memory (cudaHostAlloc(cudaHostAllocMapped) +
@@ -7,8 +7,17 @@ non-blocking stream, and CUDA-graph capture of a sequence of launches (cudaStrea
 cudaStreamEndCapture, cudaGraphInstantiate, cudaGraphLaunch). Copies use cudaMemcpyDefault:
 every platform TensorRT 10 supports (64-bit, unified addressing) infers the direction.
 
-Everything is addressed by integer pointers, so the TensorRT backend never sees cuda-python
-types, and the CPU tests substitute a recording fake with the same methods (tests/fake_gpu.py).
+Process-wide CUDA state is left alone: no cudaSetDeviceFlags. On a unified-addressing device
+(every one TensorRT 10 runs on, Jetson included) cudaHostAllocMapped memory is mapped without
+the cudaDeviceMapHost flag, and its device alias is the host address.
+
+Lifetime: everything allocated, created or captured here is released by close(), once, in the
+order CUDA needs: every stream synchronised, captured graphs destroyed, device and host memory
+freed, streams destroyed. release_graphs() does the first two alone, so that an owner can drop
+what the graphs launch (TensorRT contexts) before the memory goes.
+
+Everything is addressed by integer pointers, so the backends never see cuda-python types, and
+the CPU tests substitute a recording fake with the same methods (tests/fake_gpu.py).
 """
 
 from __future__ import annotations
@@ -20,7 +29,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .device_noise import CUDA_PYTHON_MISSING, cuda_call
+from .device_noise import CUDA_PYTHON_MISSING, cuda_call, status_code
+from .lifetime import Closing
 
 
 @dataclass
@@ -42,28 +52,31 @@ class CudaMemory(Protocol):
     def capture(self, stream: int, launches: Sequence[Callable[[], None]]) -> Any: ...
     def launch_graph(self, graph: Any, stream: int) -> None: ...
     def noise_kernel(self) -> Any: ...
+    def release_graphs(self) -> None: ...
+    def close(self) -> None: ...
 
 
 def host_pointer(buffer: HostBuffer) -> int:
     return buffer.array.ctypes.data
 
 
-class CudaBindingsMemory:
+class CudaBindingsMemory(Closing):
     """CudaMemory over cuda.bindings.runtime; frees everything it allocated on close()."""
 
     def __init__(self, device: int = 0) -> None:
         from cuda.bindings import runtime
 
         self._rt = runtime
+        self._device: list[int] = []
+        self._host: list[int] = []
+        self._streams: dict[int, Any] = {}
+        self._graphs: list[tuple[Any, Any]] = []
+        # cudaSetDevice makes `device` current for this thread only (not process-wide state).
         cuda_call(runtime.cudaSetDevice(device), f"cudaSetDevice({device})")
         props = cuda_call(runtime.cudaGetDeviceProperties(device), "cudaGetDeviceProperties")
         name = props.name
         self.device_name = (name.decode() if isinstance(name, bytes) else str(name)).strip("\0 ")
         self.compute_capability = f"{props.major}.{props.minor}"
-        self._device: list[int] = []
-        self._host: list[int] = []
-        self._streams: dict[int, Any] = {}
-        self._graphs: list[tuple[Any, Any]] = []
 
     def malloc(self, nbytes: int) -> int:
         ptr = int(cuda_call(self._rt.cudaMalloc(nbytes), f"cudaMalloc({nbytes})"))
@@ -77,10 +90,11 @@ class CudaBindingsMemory:
                                 f"cudaHostAlloc({nbytes}, mapped)"))
         else:
             ptr = int(cuda_call(rt.cudaMallocHost(nbytes), f"cudaMallocHost({nbytes})"))
+        # Owned from here on: a failed device-pointer query below still frees it on close().
         self._host.append(ptr)
-        array = np.ctypeslib.as_array((ctypes.c_uint8 * nbytes).from_address(ptr))
         device = (int(cuda_call(rt.cudaHostGetDevicePointer(ptr, 0), "cudaHostGetDevicePointer"))
                   if mapped else None)
+        array = np.ctypeslib.as_array((ctypes.c_uint8 * nbytes).from_address(ptr))
         return HostBuffer(array, device)
 
     def create_stream(self) -> int:
@@ -104,6 +118,8 @@ class CudaBindingsMemory:
         cuda_call(self._rt.cudaStreamSynchronize(stream), "cudaStreamSynchronize")
 
     def capture(self, stream: int, launches: Sequence[Callable[[], None]]) -> Any:
+        """The launches recorded as one instantiated graph; raises (and keeps nothing) if the
+        capture or the instantiation fails, leaving the stream usable for eager launches."""
         rt = self._rt
         cuda_call(rt.cudaStreamBeginCapture(
             stream, rt.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal),
@@ -111,9 +127,18 @@ class CudaBindingsMemory:
         try:
             for fn in launches:
                 fn()
-        finally:
-            graph = cuda_call(rt.cudaStreamEndCapture(stream), "cudaStreamEndCapture")
-        exec_graph = cuda_call(rt.cudaGraphInstantiate(graph, 0), "cudaGraphInstantiate")
+        except BaseException:
+            # Leave capture mode whatever happened, and drop what was recorded.
+            status, graph = rt.cudaStreamEndCapture(stream)
+            if status_code(status) == 0 and graph is not None:
+                rt.cudaGraphDestroy(graph)
+            raise
+        graph = cuda_call(rt.cudaStreamEndCapture(stream), "cudaStreamEndCapture")
+        try:
+            exec_graph = cuda_call(rt.cudaGraphInstantiate(graph, 0), "cudaGraphInstantiate")
+        except RuntimeError:
+            rt.cudaGraphDestroy(graph)
+            raise
         self._graphs.append((graph, exec_graph))
         return exec_graph
 
@@ -125,20 +150,30 @@ class CudaBindingsMemory:
 
         return load_noise_kernel()
 
-    def close(self) -> None:
+    def release_graphs(self) -> None:
+        """Wait for every stream, then destroy the captured graphs (idempotent)."""
         rt = self._rt
         for stream in self._streams.values():
             rt.cudaStreamSynchronize(stream)
-        for graph, exec_graph in self._graphs:
+        graphs, self._graphs = self._graphs, []
+        for graph, exec_graph in graphs:
             rt.cudaGraphExecDestroy(exec_graph)
             rt.cudaGraphDestroy(graph)
-        for ptr in self._device:
+
+    def close(self) -> None:
+        """Release everything, once: graphs, device memory, host memory, then the streams."""
+        rt = self._rt
+        self.release_graphs()
+        device, self._device = self._device, []
+        host, self._host = self._host, []
+        streams, self._streams = self._streams, {}
+        for ptr in device:
             rt.cudaFree(ptr)
-        for ptr in self._host:
+        for ptr in host:
             rt.cudaFreeHost(ptr)
-        for stream in self._streams.values():
+        for stream in streams.values():
             rt.cudaStreamDestroy(stream)
-        self._graphs, self._device, self._host, self._streams = [], [], [], {}
+
 
 
 def open_device(device: int = 0) -> CudaMemory:

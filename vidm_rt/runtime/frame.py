@@ -6,7 +6,11 @@ A frame of denoiser graph G is, in this order:
     x.0    <- noise(step 0)         x_T
     x0.0   <- 0                     no previous x0 at the first step
     per step i:  G,  noise <- noise(step i + 1) (noisy steps only),  update
-    x_prev <- result                (motion frames only: the next frame's conditioning)
+    x_prev <- result                (motion frames: the next frame's conditioning)
+    x_first, x_prev <- result       (content frames: the motion frames' conditioning)
+
+Every op stays on the device where the backend has one: the conditioning frames are copied
+there, never through the host.
 
 Before a frame the host writes only the per-frame inputs into fixed buffers: `k` and
 `noise_base`, one row [video, frame, key] per batch row, the addresses every noise launch of the
@@ -18,11 +22,13 @@ one capture serves every seed.
 
 Capture and replay (`FrameProgram.run`): the first frame of a program runs eagerly, which is the
 warm-up (TensorRT and torch allocate lazily on a first launch); the second is captured once; every
-later frame replays the capture. Backends that cannot capture always run eagerly.
+later frame replays the capture. Backends that cannot capture always run eagerly, and so does a
+backend whose capture failed: it warns once and every program of it stays eager.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -73,6 +79,8 @@ def frame_ops(plan: SchedulePlan, graph: str, table: SamplerTable) -> tuple[Op, 
         ops.append(RunGraph(update))
     if motion:
         ops.append(CopyBuffer("x_prev", plan.result))
+    else:
+        ops += [CopyBuffer("x_first", plan.result), CopyBuffer("x_prev", plan.result)]
     return tuple(ops)
 
 
@@ -121,6 +129,7 @@ class Backend(Protocol):
     def prepare_noise(self, name: str, step: int) -> Callable[[], None]: ...
     def capture(self, launches: Sequence[Callable[[], None]]) -> Callable[[], None]: ...
     def synchronize(self) -> None: ...
+    def close(self) -> None: ...   # idempotent: frees what the backend holds
 
 
 def host_noise(backend: Backend, spec: BufferSpec, step: int,
@@ -167,8 +176,9 @@ class FrameProgram:
         self.replay: Callable[[], None] | None = None
 
     def run(self, on_step: Callable[[], None] | None = None) -> None:
-        if self.replay is None and self.capturing and self.frames_run >= 1:
-            self.replay = self.backend.capture(self.launches)
+        if (self.replay is None and self.capturing and self.backend.can_capture
+                and self.frames_run >= 1):
+            self.replay = self._capture()
         if self.replay is not None:
             self.replay()
             if on_step is not None:
@@ -181,3 +191,14 @@ class FrameProgram:
                 if on_step is not None and i in ends:
                     on_step()
         self.frames_run += 1
+
+    def _capture(self) -> Callable[[], None] | None:
+        try:
+            return self.backend.capture(self.launches)
+        except RuntimeError as err:
+            # Capture can fail where eager launches work (an operation that is illegal while
+            # capturing, too little memory for the graph): stay correct, only slower.
+            self.backend.can_capture = False
+            warnings.warn(f"CUDA-graph capture failed, running eager launches instead: {err}",
+                          RuntimeWarning, stacklevel=4)
+            return None

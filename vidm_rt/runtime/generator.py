@@ -11,6 +11,13 @@ Frame 0 comes from the content graph (or is given); frame f >= 1 from the motion
 frame index k(f). The released model was trained with k in [1, F-2]; past the training length
 the `frame_index` policy of the export decides: "clamp" feeds k = min(f, F-2), "extrapolate"
 feeds k = f (the PGN code then leaves the range it was trained on).
+
+On a GPU a frame stays on the device from its first launch to its last: the host waits for the
+stream once per frame, when it reads the finished frame to hand it to the caller.
+
+Lifetime: a generator owns its backend's memory, sessions, graphs and streams until close()
+(or the end of a `with VideoGenerator(...) as gen:` block); a failed construction frees what
+it had made.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import numpy as np
 from ..manifest import PRECISIONS, ManifestError, load_manifest, precision_files, require_kind
 from ..schedule import SamplerTable, frame_index
 from .frame import Backend, FrameProgram, NoiseAddress, frame_ops
+from .lifetime import Closing
 from .plan import Launch, build_plan
 
 BACKENDS = ("onnxruntime", "torch", "tensorrt")
@@ -64,6 +72,9 @@ def make_backend(name: str, engine_dir: Path, manifest: dict[str, Any], device: 
 
         return TensorRTBackend(engine_dir, manifest, device, options)
     require_kind(manifest, "onnx", engine_dir, name)
+    if manifest.get("torch_only") and name != "torch":
+        raise ManifestError(f"{engine_dir} holds only the torch model (no graphs): run it with "
+                            "--backend torch, or export the checkpoint with `vidm-rt export`")
     if name == "onnxruntime":
         from .ort_backend import OrtBackend
 
@@ -80,7 +91,7 @@ def make_backend(name: str, engine_dir: Path, manifest: dict[str, Any], device: 
     raise ValueError(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}")
 
 
-class VideoGenerator:
+class VideoGenerator(Closing):
     """Generate videos from an engine directory; see the module docstring."""
 
     def __init__(self, engine_dir: str | Path, backend: str = "onnxruntime", device: str = "cpu",
@@ -105,8 +116,19 @@ class VideoGenerator:
         self.frame_index_policy = m.get("frame_index", "clamp")
         self.has_content = "content" in m["graphs"]
         self.options = options or RuntimeOptions()
+        self._programs: dict[str, FrameProgram] = {}
+        self._prepared: dict[Launch, Callable[[], None]] = {}
         self.backend = make_backend(backend, self.engine_dir, m, device, threads, self.table,
                                     self.options)
+        try:
+            self._bind(observer)
+        except BaseException:
+            self.close()
+            raise
+
+    def _bind(self, observer: Observer | None) -> None:
+        """Allocate the buffers, upload the tables and bind the launches (see the module
+        docstring)."""
         denoisers = ("content", "motion") if self.has_content else ("motion",)
         self.plan = build_plan(self.batch, self.channels, self.height, self.width, self.table,
                                denoisers)
@@ -116,7 +138,6 @@ class VideoGenerator:
         self.backend.write("t", t_rows)
         self._specs = {spec.name: spec for spec in self.plan.buffers}
         self._ops = {graph: frame_ops(self.plan, graph, self.table) for graph in denoisers}
-        self._prepared: dict[Launch, Callable[[], None]] = {}
         if observer is not None:
             if self.backend.can_capture and self.options.cuda_graphs:
                 raise ValueError("observing denoiser inputs needs eager launches: "
@@ -125,7 +146,6 @@ class VideoGenerator:
                 for step, (denoise, _) in enumerate(launches):
                     self._prepared[denoise] = self._observed(denoise, step, observer)
         # One program (and capture) per denoiser graph: the seed travels in noise_base.
-        self._programs: dict[str, FrameProgram] = {}
         self._address = NoiseAddress(self.batch)
 
     def program(self, graph: str) -> FrameProgram:
@@ -184,7 +204,6 @@ class VideoGenerator:
             self.backend.write("k", np.array(k, np.float32))
         return self._run_addressed(graph, on_step)
 
-
     def _check_address(self, seed: int, first_video: int) -> None:
         if not 0 <= seed < 2**64:
             raise ValueError("seed must be an integer in [0, 2**64)")
@@ -226,15 +245,16 @@ class VideoGenerator:
         self._check_address(seed, first_video)
         if first_frame is not None:
             first = self._batch_frame("first frame", first_frame)
+            self.backend.write("x_first", first)
+            self.backend.write("x_prev", first)
         elif self.has_content:
+            # The content frame also sets x_first and x_prev, on the device.
             first = self._denoise("content", seed, first_video, 0, on_step)
         else:
             raise ManifestError(
                 f"{self.engine_dir}: this engine has no content model: give a first frame "
                 "(--first-frame IMAGE)"
             )
-        self.backend.write("x_first", first)
-        self.backend.write("x_prev", first)
         yield np.array(first)
         for f in range(1, frames):
             yield self._motion(seed, first_video, f, on_step)
@@ -253,3 +273,12 @@ class VideoGenerator:
         self.backend.write("x_first", self._batch_frame("first frame", first))
         self.backend.write("x_prev", self._batch_frame("previous frame", previous))
         return self._motion(seed, first_video, frame, on_step)
+
+    def close(self) -> None:
+        """Free the backend's memory, graphs, streams and sessions (idempotent; also called
+        when construction fails). The generator cannot be used afterwards."""
+        self._programs.clear()
+        self._prepared.clear()
+        backend = self.__dict__.pop("backend", None)
+        if backend is not None:
+            backend.close()

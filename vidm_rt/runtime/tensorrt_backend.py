@@ -1,19 +1,25 @@
 """TensorRT backend: the engine directory's plans over device buffers allocated once.
 
-One execution context per plan. Every buffer of the schedule is one device allocation (`host`
-buffers get a pinned staging buffer as well, or with --zero-copy live in mapped host memory and
-need no copy). A launch sets every I/O tensor's address from its binding table
-(`bindings.py`) and enqueues with execute_async_v3 on the backend's one stream; the context is
-shared by all launches of a graph (the addresses differ per step: x ping-pong, table rows), which
-is fine because they are serialized on that stream and a captured CUDA graph keeps the addresses
-of each enqueue. Noise comes from the CUDA kernel (`device_noise.py`), so `frame.py` captures a
-whole frame once and replays it. Only named-tensor APIs (TensorRT 10.3 .. 11.x). Importing this
-module imports neither torch nor TensorRT; TensorRT is imported when a backend is made.
+One execution context per plan, all on the backend's one stream. The schedule's buffers are
+`device_buffers.DeviceBuffers` (pinned staging only for the host-visible ones, or mapped memory
+with --zero-copy). A launch sets every I/O tensor's address from its binding table
+(`bindings.py`) and enqueues with execute_async_v3; the context is shared by all launches of a
+graph (the addresses differ per step: x ping-pong, table rows), which is fine because they are
+serialised on that stream and a captured CUDA graph keeps the addresses of each enqueue. Noise
+comes from the CUDA kernel (`device_noise.py`), so `frame.py` captures a whole frame once and
+replays it.
+
+Activation memory: the launches never overlap, so every context of the directory runs on one
+device buffer of the largest need (`shared_activation_contexts`). Importing this module imports
+neither torch nor TensorRT; TensorRT is imported when a backend is made. Only named-tensor APIs
+(TensorRT 10.3 .. 11.x).
+
+close() (also on a failed construction): wait for the stream, destroy the captured graphs, drop
+the contexts, engines and runtime, then free the buffers, the activation memory and the stream.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,7 +28,9 @@ from typing import Any
 import numpy as np
 
 from ..manifest import ManifestError, check_tensorrt_target, require_kind
-from .bindings import DeviceLayout, TensorInfo, binding_table, device_nbytes, row_pitch
+from .bindings import TensorInfo, binding_table
+from .device_buffers import DeviceBuffers
+from .lifetime import Closing
 from .plan import BufferSpec, Launch
 
 TENSORRT_MISSING = ("TensorRT is not installed: pip install 'vidm-rt[gpu]' (or install TensorRT; "
@@ -44,16 +52,34 @@ def device_index(device: str) -> int:
     return int(match.group(1) or 0)
 
 
-def host_view(raw: np.ndarray, spec: BufferSpec) -> np.ndarray:
-    """The typed (rows padded like the device's) view of a buffer's host memory."""
-    typed = raw[:device_nbytes(spec)].view(spec.dtype)
-    if not spec.table:
-        return typed.reshape(spec.shape)
-    pitch = row_pitch(spec) // np.dtype(spec.dtype).itemsize
-    return typed.reshape(spec.shape[0], pitch)[:, :math.prod(spec.row_shape)].reshape(spec.shape)
+def shared_activation_contexts(trt: Any, engines: dict[str, Any],
+                               malloc: Callable[[int], int]) -> tuple[dict[str, Any], int]:
+    """One execution context per engine, all on one activation buffer of the largest need
+    (allocated with `malloc`); returns (contexts, its size in bytes).
+
+    Every supported version takes the same path: contexts created with
+    ExecutionContextAllocationStrategy.USER_MANAGED (TensorRT 10.0 and later), each engine's
+    need read from ICudaEngine.device_memory_size_v2 and the buffer set with
+    IExecutionContext.set_device_memory(ptr, size) (both since 10.1). That covers JetPack 6's
+    TensorRT 10.3 through 11.x; the older create_execution_context_without_device_memory,
+    device_memory_size and the device_memory property are deprecated in 10.x and removed in
+    11.x, so they are not used.
+    """
+    size = max(int(engine.device_memory_size_v2) for engine in engines.values())
+    # cudaMalloc(0) returns no pointer: engines that need no activations get none.
+    memory = malloc(size) if size else 0
+    contexts = {}
+    for graph, engine in engines.items():
+        context = engine.create_execution_context(
+            trt.ExecutionContextAllocationStrategy.USER_MANAGED)
+        if context is None:
+            raise RuntimeError(f"TensorRT could not create an execution context for {graph}")
+        context.set_device_memory(memory, size)
+        contexts[graph] = context
+    return contexts, size
 
 
-class TensorRTBackend:
+class TensorRTBackend(Closing):
     name = "tensorrt"
     device_noise = True
     can_capture = True
@@ -72,31 +98,39 @@ class TensorRTBackend:
         self.zero_copy = bool(getattr(options, "zero_copy", False))
         index = device_index(device)
         trt = import_tensorrt()
+        self.engines: dict[str, Any] = {}
+        self.contexts: dict[str, Any] = {}
         self.cuda = cuda_memory.open_device(index)
+        try:
+            self._load(trt, Path(engine_dir), manifest)
+        except BaseException:
+            self.close()
+            raise
+
+    def _load(self, trt: Any, engine_dir: Path, manifest: dict[str, Any]) -> None:
         self.gpu_name = self.cuda.device_name
         check_tensorrt_target(manifest, engine_dir, trt.__version__, self.cuda.device_name,
                               self.cuda.compute_capability)
-        runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-        self.engines: dict[str, Any] = {}
-        self.contexts: dict[str, Any] = {}
+        self.runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         self.io: dict[str, dict[str, TensorInfo]] = {}
         for graph, spec in manifest["graphs"].items():
-            engine = runtime.deserialize_cuda_engine((Path(engine_dir) / spec["file"]).read_bytes())
+            engine = self.runtime.deserialize_cuda_engine((engine_dir / spec["file"]).read_bytes())
             if engine is None:
                 raise ManifestError(f"{engine_dir}: TensorRT could not load {spec['file']}: run "
                                     f"`vidm-rt build {manifest['tensorrt']['export']}` again")
-            io = {}
-            for i in range(engine.num_io_tensors):
-                name = engine.get_tensor_name(i)
-                io[name] = TensorInfo(
-                    name, engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT,
-                    tuple(engine.get_tensor_shape(name)),
-                    np.dtype(trt.nptype(engine.get_tensor_dtype(name))).name)
-            context = engine.create_execution_context()
-            for name, info in io.items():
+            self.engines[graph] = engine
+            self.io[graph] = {
+                name: TensorInfo(name, engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT,
+                                 tuple(engine.get_tensor_shape(name)),
+                                 np.dtype(trt.nptype(engine.get_tensor_dtype(name))).name)
+                for name in (engine.get_tensor_name(i) for i in range(engine.num_io_tensors))}
+        self.contexts, self.activation_bytes = shared_activation_contexts(
+            trt, self.engines, self.cuda.malloc)
+        for graph, context in self.contexts.items():
+            for name, info in self.io[graph].items():
                 if info.is_input:  # static shapes: required only where a dimension is dynamic
-                    context.set_input_shape(name, tuple(spec["inputs"][name]["shape"]))
-            self.engines[graph], self.contexts[graph], self.io[graph] = engine, context, io
+                    shape = manifest["graphs"][graph]["inputs"][name]["shape"]
+                    context.set_input_shape(name, tuple(shape))
         self.stream = self.cuda.create_stream()
         self.kernel = self.cuda.noise_kernel()
 
@@ -104,78 +138,57 @@ class TensorRTBackend:
         return set(self.engines)
 
     def allocate(self, specs: list[BufferSpec]) -> None:
-        addresses: dict[str, int] = {}
-        # name -> (raw staging or mapped memory, its typed view)
-        self.host: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for spec in specs:
-            nbytes = device_nbytes(spec)
-            if spec.host:
-                buf = self.cuda.host_alloc(nbytes, mapped=self.zero_copy)
-                self.host[spec.name] = (buf.array, host_view(buf.array, spec))
-                if self.zero_copy:
-                    addresses[spec.name] = buf.device_pointer
-                    continue
-            addresses[spec.name] = self.cuda.malloc(nbytes)
-        self.layout = DeviceLayout(specs, addresses)
-
-    def _host(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        if name not in self.host:
-            raise KeyError(f"{name} is a device-only buffer of the schedule")
-        return self.host[name]
+        self.buffers = DeviceBuffers(self.cuda, self.stream, specs, self.zero_copy)
+        self.layout = self.buffers.layout
 
     def write(self, name: str, value: np.ndarray) -> None:
-        raw, view = self._host(name)
-        # The GPU may still read the staging (or mapped) memory from an earlier frame.
-        self.cuda.synchronize(self.stream)
-        np.copyto(view, np.asarray(value).reshape(view.shape), casting="same_kind")
-        if not self.zero_copy:
-            self.cuda.copy_async(self.layout.addresses[name], raw.ctypes.data,
-                                 device_nbytes(self.layout.specs[name]), self.stream)
+        self.buffers.write(name, value)
 
     def read(self, name: str) -> np.ndarray:
-        raw, view = self._host(name)
-        if not self.zero_copy:
-            self.cuda.copy_async(raw.ctypes.data, self.layout.addresses[name],
-                                 device_nbytes(self.layout.specs[name]), self.stream)
-        self.cuda.synchronize(self.stream)
-        return view.copy()
+        return self.buffers.read(name)
 
     def synchronize(self) -> None:
-        self.cuda.synchronize(self.stream)
+        self.buffers.synchronize()
 
     def prepare(self, launch: Launch) -> Callable[[], None]:
         context = self.contexts[launch.graph]
         table = binding_table(launch, self.layout, self.io[launch.graph],
                               f"{launch.graph} engine")
-        stream = self.stream
+        stream, buffers = self.stream, self.buffers
 
         def run() -> None:
             for name, address in table:
                 context.set_tensor_address(name, address)
             if not context.execute_async_v3(stream):
                 raise RuntimeError(f"TensorRT could not enqueue the {launch.graph} engine")
+            buffers.busy = True
 
         return run
 
     def prepare_zero(self, name: str) -> Callable[[], None]:
-        address, nbytes = self.layout.addresses[name], self.layout.specs[name].nbytes
-        return lambda: self.cuda.memset_async(address, nbytes, self.stream)
+        return self.buffers.zero(name)
 
     def prepare_copy(self, dst: str, src: str) -> Callable[[], None]:
-        d, s = self.layout.addresses[dst], self.layout.addresses[src]
-        nbytes = self.layout.specs[dst].nbytes
-        return lambda: self.cuda.copy_async(d, s, nbytes, self.stream)
+        return self.buffers.copy(dst, src)
 
     def prepare_noise(self, name: str, step: int) -> Callable[[], None]:
-        spec = self.layout.specs[name]
-        out, base = self.layout.addresses[name], self.layout.addresses["noise_base"]
-        batch, per_video = spec.shape[0], math.prod(spec.shape[1:])
-        return lambda: self.kernel.launch(out, base, step, batch, per_video, self.stream)
+        return self.buffers.noise(self.kernel, name, step)
 
     def capture(self, launches: Sequence[Callable[[], None]]) -> Callable[[], None]:
-        self.synchronize()
-        graph = self.cuda.capture(self.stream, launches)
-        return lambda: self.cuda.launch_graph(graph, self.stream)
+        return self.buffers.capture(list(launches))
 
     def buffer_identities(self) -> dict[str, int]:
         return dict(self.layout.addresses)
+
+    def close(self) -> None:
+        """Release everything in order (see the module docstring); safe to call again."""
+        cuda = self.__dict__.pop("cuda", None)
+        if cuda is None:
+            return
+        cuda.release_graphs()   # waits for the stream first
+        self.contexts.clear()   # contexts before their engines, engines before the runtime
+        self.engines.clear()
+        self.__dict__.pop("runtime", None)
+        self.__dict__.pop("buffers", None)
+        self.__dict__.pop("layout", None)
+        cuda.close()

@@ -9,6 +9,10 @@ kernel of `device_noise` (cuda-python) on torch's current stream; with that, eac
 captured once as a torch.cuda.CUDAGraph and replayed (`frame.py`). Without cuda-python the frame
 runs eagerly with host noise. Precision "fp16" runs the denoisers under FP16 autocast; the flow,
 the update and every buffer stay FP32, as in the export's fp16 graphs.
+
+The host waits for the GPU once per frame, when it reads the result: a staged write waits only
+if its staging tensor still feeds an upload enqueued since the last wait. close() waits for the
+stream and drops the captured graphs, the buffers and the models.
 """
 
 from __future__ import annotations
@@ -23,13 +27,14 @@ import torch
 
 from ..checkpoint import load_checkpoint
 from ..schedule import SamplerTable, apply_update
+from .lifetime import Closing
 from .plan import BufferSpec, Launch
 
 # torch has no full uint32 support: the noise address is stored as int32 with the same bits.
 _TORCH_DTYPES = {"float32": torch.float32, "uint32": torch.int32}
 
 
-class TorchBackend:
+class TorchBackend(Closing):
     name = "torch"
 
     def __init__(self, engine_dir: Path, manifest: dict[str, Any], device: str = "cpu",
@@ -64,13 +69,15 @@ class TorchBackend:
         self.table = table or SamplerTable.from_dict(manifest["sampler"])
         self.channels = ckpt.config.image_channels
         self.tensors: dict[str, torch.Tensor] = {}
+        self.staging: dict[str, torch.Tensor] = {}
+        self._uploading: set[str] = set()   # staging tensors an enqueued copy still reads
+        self._graphs: list[Any] = []
 
     def graphs(self) -> set[str]:
         return {"flow", "motion", "update"} | ({"content"} if self.content else set())
 
     def allocate(self, specs: list[BufferSpec]) -> None:
         self.specs = {spec.name: spec for spec in specs}
-        self.staging: dict[str, torch.Tensor] = {}
         for spec in specs:
             dtype = _TORCH_DTYPES[spec.dtype]
             self.tensors[spec.name] = torch.zeros(spec.shape, dtype=dtype, device=self.device)
@@ -86,21 +93,23 @@ class TorchBackend:
         if name not in self.staging:
             self.tensors[name].copy_(self._host_view(name, value))
             return
-        # The staging tensor may still feed an earlier asynchronous copy.
-        torch.cuda.current_stream(self.device).synchronize()
+        if name in self._uploading:
+            self.synchronize()
         self.staging[name].copy_(self._host_view(name, value))
         self.tensors[name].copy_(self.staging[name], non_blocking=True)
+        self._uploading.add(name)
 
     def read(self, name: str) -> np.ndarray:
         if name not in self.staging:
             return self.tensors[name].cpu().numpy().copy()
         self.staging[name].copy_(self.tensors[name], non_blocking=True)
-        torch.cuda.current_stream(self.device).synchronize()
+        self.synchronize()
         return self.staging[name].numpy().copy()
 
     def synchronize(self) -> None:
         if self.cuda:
             torch.cuda.current_stream(self.device).synchronize()
+        self._uploading.clear()
 
     def _get(self, ref: tuple[str, int | None]) -> torch.Tensor:
         name, row = ref
@@ -172,7 +181,17 @@ class TorchBackend:
         with torch.cuda.graph(graph):
             for fn in launches:
                 fn()
+        self._graphs.append(graph)
         return graph.replay
 
     def buffer_identities(self) -> dict[str, int]:
         return {name: t.data_ptr() for name, t in self.tensors.items()}
+
+    def close(self) -> None:
+        """Wait for the stream, then drop graphs, buffers and models (idempotent)."""
+        if self.cuda and self.tensors:
+            self.synchronize()
+        self._graphs.clear()
+        self.tensors.clear()
+        self.staging.clear()
+        self.content = self.motion = None

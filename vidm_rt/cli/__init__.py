@@ -10,6 +10,7 @@ import click
 
 from .. import __version__
 from ..train import train_command
+from .eval import eval_command
 from .export import build, calibrate, export
 from .model import import_official, info, sample
 from .quality import quality
@@ -30,6 +31,7 @@ def main() -> None:
       vidm-rt generate --engine export/NAME --out video.mp4
       vidm-rt calibrate export/NAME                    INT8 graphs (--precision int8)
       vidm-rt quality export/NAME                      fp16/int8 vs fp32: parity per frame
+      vidm-rt eval --engine export/NAME                FVD of generated sets vs real videos
       vidm-rt bench --engine export/NAME               time backends vs the reference loop
       vidm-rt import-official CKPT --out model.safetensors
       vidm-rt serve --batch 4                          Triton server, streamed frames
@@ -37,7 +39,7 @@ def main() -> None:
     """
 
 
-for command in (generate, export, calibrate, build, bench, quality, sample, train_command,
-                import_official, info, serve, request):
+for command in (generate, export, calibrate, build, bench, quality, eval_command, sample,
+                train_command, import_official, info, serve, request):
     main.add_command(command)
 

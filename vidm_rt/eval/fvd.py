@@ -14,12 +14,26 @@ computes it. Two ways to the matrix square root:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 METHODS = ("scipy", "eigh")
+
+
+class Extractor(Protocol):
+    """Videos -> features: the shipped extractor (features.py) or I3D (i3d.py)."""
+
+    def features(self, videos: np.ndarray,
+                 on_videos: Callable[[int], None] | None = None) -> np.ndarray:
+        """(N, T, H, W, 3) uint8 -> (N, D); `on_videos(n)` after each n videos."""
+        ...
+
+    def describe(self) -> dict[str, object]:
+        """What the report records about the extractor."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from ..data import MovingShapesSpec
 from ..video import to_uint8
 from . import degrade
-from .fvd import FeatureStats, default_method, frechet_distance, spread
+from .fvd import Extractor, FeatureStats, default_method, frechet_distance, spread
 from .videos import shapes_clips
 
 LEVELS: dict[str, tuple[float, ...]] = {
@@ -35,11 +35,6 @@ SHIFTS: dict[str, tuple[dict[str, float], ...]] = {
     "more_shapes": ({"max_shapes": 1.5}, {"min_shapes": 3.0, "max_shapes": 1.5}),
 }
 SEED = 1000  # real sets: A = SEED, B = SEED + 1, real-vs-real pairs from SEED + 1000 on
-
-
-class Extractor(Protocol):
-    def features(self, videos: np.ndarray,
-                 on_videos: Callable[[int], None] | None = None) -> np.ndarray: ...
 
 
 def _shifted(spec: MovingShapesSpec, factors: dict[str, float]) -> MovingShapesSpec:

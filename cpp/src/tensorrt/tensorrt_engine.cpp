@@ -306,6 +306,11 @@ cuda::GraphExec TensorRTEngine::capture(const std::vector<Op>& ops, std::string&
     execute(ops);
   } catch (const Error& e) {
     why = e.what();
+  } catch (...) {  // not a CUDA or TensorRT failure: leave the stream out of capture, rethrow
+    cudaGraph_t partial = nullptr;
+    cudaStreamEndCapture(stream, &partial);
+    cuda::Graph discard(partial);
+    throw;
   }
   cudaGraph_t raw = nullptr;
   status = cudaStreamEndCapture(stream, &raw);  // ends the capture on every path

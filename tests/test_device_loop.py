@@ -255,3 +255,40 @@ def test_onnxruntime_cuda_stays_on_the_device(export_dir, monkeypatch) -> None: 
         assert cuda.streams_used == {stream}
     np.testing.assert_allclose(np.stack(frames, axis=1), reference, rtol=0, atol=1e-5)
     assert_all_freed_once(cuda)
+
+
+# ---- the GPU check on a machine with torch alone -------------------------------------------
+
+
+def test_torch_only_directory_runs_the_torch_backend(export_dir, tiny_models,  # noqa: F811
+                                                     tmp_path) -> None:
+    from vidm_rt.checkpoint import Checkpoint
+    from vidm_rt.export.torch_only import write_torch_only
+    from vidm_rt.manifest import ManifestError
+
+    cfg, content, motion = tiny_models
+    path = write_torch_only(Checkpoint(cfg, content, motion), tmp_path / "t", sampler="ancestral",
+                            steps=3, frames=4)
+    with VideoGenerator(path, backend="torch") as gen:
+        got = video(gen)
+    with VideoGenerator(export_dir, backend="torch") as gen:
+        np.testing.assert_array_equal(got, video(gen))
+    with pytest.raises(ManifestError, match="only the torch model.*--backend torch"):
+        VideoGenerator(path)
+
+
+def test_gpu_check_without_a_gpu_says_so_and_succeeds(tmp_path) -> None:
+    import os
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    if shutil.which("nvidia-smi"):
+        pytest.skip("this machine has nvidia-smi")
+    script = Path(__file__).resolve().parent.parent / "scripts" / "gpu_check.sh"
+    out = subprocess.run(["bash", str(script)], capture_output=True, text=True,
+                         env={**os.environ, "PYTHON": sys.executable})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        f"gpu_check: no NVIDIA GPU here (no nvidia-smi, or {sys.executable}'s torch sees no "
+        "CUDA device): skipped"]

@@ -1,5 +1,10 @@
 """GPU-only checks, marked `gpu`: each skips with its reason where CUDA, cuda-python, the noise
-kernel source or TensorRT is absent. Run them on a GPU machine with `pytest -m gpu`."""
+kernel source, onnxruntime-gpu or TensorRT is absent. Run them on a GPU machine with
+`pytest -m gpu tests/test_gpu.py` (scripts/gpu_check.sh does).
+
+This module imports without onnx and onnxruntime: where they are missing (a machine with only
+torch, CuPy and cuda-python) the tiny model goes into a torch-only directory instead of an
+export, which the torch tests run and the ONNX Runtime and TensorRT tests skip."""
 
 from __future__ import annotations
 
@@ -8,7 +13,6 @@ import importlib.util
 import numpy as np
 import pytest
 
-from tests.test_runtime import export_tiny
 from vidm_rt import noise
 from vidm_rt.eval.shapes import psnr_per_frame
 from vidm_rt.runtime import RuntimeOptions, VideoGenerator
@@ -48,14 +52,42 @@ needs_cuda_python = pytest.mark.skipif(not _cuda_device(),
 needs_kernel = pytest.mark.skipif(not KERNEL_FILE.is_file(),
                                   reason=f"{KERNEL_FILE.name} is not in this checkout")
 needs_tensorrt = pytest.mark.skipif(not _module("tensorrt"), reason="TensorRT is not installed")
+HAS_ONNX = all(_module(m) for m in ("onnx", "onnxruntime", "onnxscript"))
+needs_export = pytest.mark.skipif(not HAS_ONNX, reason="no onnx/onnxruntime: nothing to export")
+
+
+def _cuda_ep() -> bool:
+    if not _module("onnxruntime"):
+        return False
+    import onnxruntime
+
+    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+
+
+needs_cuda_ep = pytest.mark.skipif(not _cuda_ep(),
+                                   reason="onnxruntime has no CUDA execution provider here")
 
 pytestmark = pytest.mark.gpu
 
 
 @pytest.fixture(scope="module")
 def export_dir(tmp_path_factory, tiny_models):
-    return export_tiny(tmp_path_factory.mktemp("gpu"), tiny_models, sampler="ancestral",
-                       steps=4, frames=5)[0]
+    """The tiny model (ancestral, 4 steps, 5 frames): an export where onnx is installed, else a
+    torch-only directory."""
+    from vidm_rt.checkpoint import Checkpoint, save_checkpoint
+
+    root = tmp_path_factory.mktemp("gpu")
+    cfg, content, motion = tiny_models
+    if HAS_ONNX:
+        from vidm_rt.export import ExportOptions, export_checkpoint
+
+        ckpt = save_checkpoint(root / "tiny.safetensors", cfg, content, motion)
+        return export_checkpoint(ckpt, ExportOptions(name="tiny", out_dir=root,
+                                                     sampler="ancestral", steps=4, frames=5))[0]
+    from vidm_rt.export.torch_only import write_torch_only
+
+    return write_torch_only(Checkpoint(cfg, content, motion), root / "tiny", sampler="ancestral",
+                            steps=4, frames=5)
 
 
 def video(gen: VideoGenerator, seed: int = 3) -> np.ndarray:
@@ -111,7 +143,7 @@ def test_device_noise_equals_numpy_bit_for_bit() -> None:
         mem.launch_graph(graph, stream)
         mem.copy_async(host_out.array.ctypes.data, out, batch * per_video * 4, stream)
         mem.synchronize(stream)
-        want = noise.gaussian_slots(*zip(*rows), 1, shape)
+        want = noise.gaussian_slots(*zip(*rows, strict=True), 1, shape)
         np.testing.assert_array_equal(host_out.array.view(np.float32).reshape(want.shape), want)
     finally:
         mem.close()
@@ -146,6 +178,7 @@ def test_torch_cuda_fp16_autocast_stays_close(export_dir) -> None:
     assert psnr_per_frame(fp32, fp16).min() >= 25
 
 
+@needs_export
 @needs_tensorrt
 @needs_cuda_python
 @needs_kernel
@@ -156,3 +189,37 @@ def test_tensorrt_fp32_engines_equal_onnxruntime(export_dir, tmp_path) -> None:
     reference = video(VideoGenerator(export_dir))
     got = video(VideoGenerator(engines, backend="tensorrt", device="cuda"))
     assert psnr_per_frame(reference, got).min() >= 45
+
+
+@needs_export
+@needs_cuda_ep
+@needs_cuda_python
+@needs_kernel
+def test_onnxruntime_cuda_equals_cpu(export_dir) -> None:
+    """ONNX Runtime on CUDA: device noise on our stream, device-bound buffers, no per-run wait."""
+    cpu = video(VideoGenerator(export_dir))
+    with VideoGenerator(export_dir, device="cuda") as gen:
+        assert gen.backend.device_noise
+        got = video(gen)
+    assert psnr_per_frame(cpu, got).min() >= 45
+
+
+@needs_cuda_python
+def test_cuda_memory_close_gives_the_memory_back() -> None:
+    from cuda.bindings import runtime
+
+    from vidm_rt.runtime.cuda_memory import CudaBindingsMemory
+    from vidm_rt.runtime.device_noise import cuda_call
+
+    runtime.cudaFree(0)  # the context exists before the first reading
+    before, _ = cuda_call(runtime.cudaMemGetInfo(), "cudaMemGetInfo")
+    mem = CudaBindingsMemory(0)
+    mem.malloc(256 << 20)
+    mem.host_alloc(1 << 20, mapped=True)
+    mem.create_stream()
+    during, _ = cuda_call(runtime.cudaMemGetInfo(), "cudaMemGetInfo")
+    mem.close()
+    mem.close()
+    after, _ = cuda_call(runtime.cudaMemGetInfo(), "cudaMemGetInfo")
+    assert before - during >= 256 << 20
+    assert after >= before - (8 << 20)  # back, up to the driver's own bookkeeping

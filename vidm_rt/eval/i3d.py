@@ -10,6 +10,9 @@ nothing is downloaded. The protocol (../shared/VIDM.md, "Evaluation"), step by s
   and returns (B, 400) features;
 - the set is read in order (no shuffling) in `len(set) // batch` whole batches: a remainder of
   fewer than `batch` videos is left out, as the authors' script leaves it out.
+One difference, in which frames: the authors' script spreads `nframes` evenly over an .mp4, while
+vidm-rt takes every video's first T frames (vidm_rt.eval.videos), the consecutive 16-frame clips
+that FVD16 in the literature is computed on; for videos of exactly T frames the two agree.
 """
 
 from __future__ import annotations

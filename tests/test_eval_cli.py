@@ -97,6 +97,8 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
     assert_one_line_error(run("--fake", str(few), "--extractor", "i3d", "--quiet"),
                           "needs --i3d PATH")
     assert_one_line_error(run("--seeds", "a,b", "--engine", str(tmp_path), "--quiet"), "--seeds")
+    assert_one_line_error(run("--fake", str(few), "--engine", str(tmp_path), "--quiet"),
+                          "not both")
 
 
 def test_help_explains_both_extractors() -> None:

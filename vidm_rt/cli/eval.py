@@ -96,6 +96,9 @@ def eval_command(fakes: tuple[Path, ...], engine: Path | None, backend: str, pre
     from ..eval.videos import moving_shapes_set, read_video_set
 
     seed_list = _seeds(seeds)
+    if fakes and engine is not None:
+        raise ValueError("give sample sets with --fake or an export to generate them from "
+                         "with --engine, not both")
     kind = extractor or ("i3d" if i3d_path else "shipped")
     if kind == "i3d":
         if i3d_path is None:

@@ -14,6 +14,7 @@ computes it. Two ways to the matrix square root:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -69,7 +70,10 @@ def trace_sqrt_product(s1: np.ndarray, s2: np.ndarray, method: str = "scipy") ->
     if method == "scipy":
         from scipy import linalg
 
-        return float(np.real(np.trace(linalg.sqrtm(s1 @ s2))))
+        with warnings.catch_warnings():
+            # The authors' disp=False: no warning printed for an ill-conditioned product.
+            warnings.simplefilter("ignore", linalg.LinAlgWarning)
+            return float(np.real(np.trace(linalg.sqrtm(s1 @ s2))))
     if method == "eigh":
         root = _sqrt_psd(s1)
         w = np.linalg.eigvalsh(root @ s2 @ root)

@@ -62,13 +62,16 @@ def fvd_report(real: VideoSet, samples: list[tuple[VideoSet, FeatureStats]],
 
 
 def plot_fvd(report: dict[str, Any], path: Path) -> Path:
-    """FVD per sample set with the mean and mean + 2 std as guides (PNG)."""
+    """FVD per sample set with the mean (and, over several sets, mean + 2 std) as guides."""
     from .plot import line_plot_png
 
     fvd = report["fvd"]
+    guides = {"mean": fvd["mean"]}
+    if len(report["sets"]) > 1:
+        guides["mean+2sd"] = fvd["mean"] + 2 * fvd["std"]
     return line_plot_png(
         path, {"FVD": [r["fvd"] for r in report["sets"]]},
         title=f"FVD ({report['extractor']['extractor']}) of {len(report['sets'])} sample sets "
               f"vs {report['real']['source']}",
         xlabel="sample set", ylabel="FVD",
-        guides={"mean": fvd["mean"], "mean+2sd": fvd["mean"] + 2 * fvd["std"]})
+        guides=guides)

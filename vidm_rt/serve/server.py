@@ -27,6 +27,7 @@ import asyncio
 import os
 import signal
 import sysconfig
+import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,21 +207,26 @@ def serve(options: ServeOptions, say: Callable[[str], None]) -> None:
             metrics_address=options.host, metrics_port=options.metrics_port,
             allow_gpu_metrics=options.device != "cpu", exit_timeout_secs=10)
 
-        def stop(signum: int, _frame: Any) -> None:
-            # Ends the open streams first, so Triton has nothing in flight to wait for.
+        stopping = threading.Event()
+        signal.signal(signal.SIGTERM, lambda _signum, _frame: stopping.set())
+        signal.signal(signal.SIGINT, lambda _signum, _frame: stopping.set())
+        triton = Triton(config=config)
+        try:
+            bind_models(triton, model)
+            triton.run()
+            say(f"serving {options.engine} ({options.backend}, "
+                f"{', '.join(options.precisions)}, {next(iter(schedulers.values())).slots} "
+                f"slots) on {options.host}: grpc {options.grpc_port}, http "
+                f"{options.http_port}, metrics {options.metrics_port}")
+            while not stopping.wait(1.0):
+                if not triton.is_alive():
+                    raise RuntimeError("Triton Inference Server stopped: see its log above")
+        finally:
+            # The open streams end first (with an error saying so), so that Triton has nothing
+            # in flight to wait for when it stops.
             for scheduler in schedulers.values():
                 scheduler.close()
-            raise KeyboardInterrupt
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-        with Triton(config=config) as triton:
-            bind_models(triton, model)
-            say(f"serving {options.engine} ({options.backend}, {', '.join(options.precisions)}, "
-                f"{next(iter(schedulers.values())).slots} slots) on {options.host}: "
-                f"grpc {options.grpc_port}, http {options.http_port}, "
-                f"metrics {options.metrics_port}")
-            triton.serve()
+            triton.stop()
     finally:
         for scheduler in schedulers.values():
             scheduler.close()

@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tests.serve_helpers import Server, http_ok, psnr
-
 pytest.importorskip("pytriton", reason="needs the serve extra: pip install 'vidm-rt[serve]'")
 pytest.importorskip("tritonclient.grpc", reason="needs the serve extra")
 pytest.importorskip("torch", reason="exporting the bundled model needs torch")
 
 from vidm_rt.cli import main  # noqa: E402
+from vidm_rt.eval.shapes import psnr_per_frame  # noqa: E402
 from vidm_rt.runtime import VideoGenerator  # noqa: E402
 from vidm_rt.serve.client import request_video, server_stats  # noqa: E402
+from vidm_rt.serve.launch import Server, http_ok  # noqa: E402
 
 pytestmark = [pytest.mark.serve, pytest.mark.slow]
 MAX_FRAMES = 8
@@ -40,10 +40,16 @@ def exports(tmp_path_factory) -> dict[int, Path]:
 def servers(exports, tmp_path_factory):
     logs = tmp_path_factory.mktemp("serve-logs")
     running = {b: Server(exports[b], logs / f"b{b}.log",
-                         ("--max-frames", str(MAX_FRAMES))).start() for b in (1, 4)}
+                         ("--max-frames", str(MAX_FRAMES), "--threads", "1")).start()
+               for b in (1, 4)}
     yield running
     for server in running.values():
         server.stop()
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """PSNR of each frame of two (F, C, H, W) videos, dB."""
+    return psnr_per_frame(a[None], b[None])
 
 
 def reference(engine: Path, seed: int, frames: int) -> np.ndarray:

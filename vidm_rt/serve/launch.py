@@ -1,5 +1,6 @@
-"""A real `vidm-rt serve` in a subprocess for the serving tests: free ports on 127.0.0.1, ready
-when Triton reports the model ready, stopped with SIGTERM (what a container runtime sends)."""
+"""`vidm-rt serve` as a child process, for the serving tests and bench/serve_load.py: free ports
+on 127.0.0.1, ready when Triton reports the model ready, stopped with SIGTERM (what a container
+runtime sends), and a check that nothing it started outlives it."""
 
 from __future__ import annotations
 
@@ -12,8 +13,6 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 READY_TIMEOUT_S = 300  # a model load on a busy CI machine; a healthy start takes seconds
 ORPHAN_GRACE_S = 30
@@ -85,6 +84,8 @@ def http_ok(url: str) -> bool:
 
 @dataclass
 class Stopped:
+    """How a server ended: exit status, its processes still alive, its ports still taken."""
+
     returncode: int
     orphans: list[int]
     busy_ports: list[int]
@@ -92,6 +93,8 @@ class Stopped:
 
 @dataclass
 class Server:
+    """One `vidm-rt serve --engine ENGINE ARGS...` with its output in `log`."""
+
     engine: Path
     log: Path
     args: tuple[str, ...] = ()
@@ -112,11 +115,13 @@ class Server:
         return f"http://127.0.0.1:{self.ports[2]}/metrics"
 
     def start(self) -> Server:
+        """Start the server and wait until its model is ready (RuntimeError with the log if it
+        exits or takes longer than READY_TIMEOUT_S)."""
         grpc, http, metrics = self.ports
         env = dict(os.environ, OMP_NUM_THREADS="1")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "vidm_rt.cli", "serve", "--engine", str(self.engine),
-             "--threads", "1", "--grpc-port", str(grpc), "--http-port", str(http),
+             "--grpc-port", str(grpc), "--http-port", str(http),
              "--metrics-port", str(metrics), *self.args],
             stdout=self.log.open("w"), stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -148,9 +153,3 @@ class Server:
                 os.kill(pid, signal.SIGKILL)
             self.stopped = Stopped(code, orphans, [p for p in self.ports if not port_is_free(p)])
         return self.stopped
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per-frame PSNR in dB of frames in [-1, 1] (peak-to-peak 2)."""
-    mse = ((np.asarray(a, np.float64) - b) ** 2).reshape(len(a), -1).mean(axis=1)
-    return 10 * np.log10(4.0 / np.maximum(mse, 1e-30))

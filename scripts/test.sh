@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! .venv/bin/python -c "import vidm_rt, torch, pytest, onnxruntime" >/dev/null 2>&1; then
+if ! .venv/bin/python -c "import vidm_rt, torch, pytest, onnxruntime, pytriton" >/dev/null 2>&1; then
   bash scripts/setup.sh --no-demo
 fi
 if [ "${VIDM_RT_SKIP_CPP:-0}" != 1 ]; then

@@ -14,6 +14,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import MODEL, STATS_MODEL
+
 READY_TIMEOUT_S = 300  # a model load on a busy CI machine; a healthy start takes seconds
 ORPHAN_GRACE_S = 30
 
@@ -125,7 +127,7 @@ class Server:
              "--metrics-port", str(metrics), *self.args],
             stdout=self.log.open("w"), stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + READY_TIMEOUT_S
-        while not http_ok(f"{self.http}/v2/models/vidm/ready"):
+        while not all(http_ok(f"{self.http}/v2/models/{m}/ready") for m in (MODEL, STATS_MODEL)):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"vidm-rt serve did not get ready:\n{self.log.read_text()}")

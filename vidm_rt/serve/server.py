@@ -161,10 +161,17 @@ def _text(value: Any) -> str:
 
 
 def bind_models(triton: Any, model: VideoModel) -> None:
-    """Bind `vidm` and `vidm_stats` to a pytriton.triton.Triton."""
+    """Bind `vidm_stats` and `vidm` to a pytriton.triton.Triton, in that order: the models load
+    in turn, so `vidm` being ready (the readiness probe) means both are."""
     from pytriton.model_config import ModelConfig, Tensor
 
     shape = model.image_shape
+    triton.bind(
+        model_name=STATS_MODEL, infer_func=model.stats,
+        inputs=[Tensor(name="precision", dtype=bytes, shape=(1,))],
+        outputs=[Tensor(name="names", dtype=bytes, shape=(-1,)),
+                 Tensor(name="values", dtype=np.int64, shape=(-1,))],
+        config=ModelConfig(batching=False))
     triton.bind(
         model_name=MODEL, infer_func=model.infer,
         inputs=[Tensor(name="seed", dtype=np.uint64, shape=(1,)),
@@ -174,12 +181,6 @@ def bind_models(triton: Any, model: VideoModel) -> None:
         outputs=[Tensor(name="index", dtype=np.int32, shape=(1,)),
                  Tensor(name="frame", dtype=np.float32, shape=shape)],
         config=ModelConfig(batching=False, decoupled=True))
-    triton.bind(
-        model_name=STATS_MODEL, infer_func=model.stats,
-        inputs=[Tensor(name="precision", dtype=bytes, shape=(1,))],
-        outputs=[Tensor(name="names", dtype=bytes, shape=(-1,)),
-                 Tensor(name="values", dtype=np.int64, shape=(-1,))],
-        config=ModelConfig(batching=False))
 
 
 def serve(options: ServeOptions, say: Callable[[str], None]) -> None:

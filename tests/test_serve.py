@@ -215,3 +215,16 @@ def test_sigterm_stops_every_process_and_frees_the_ports(servers):
         assert stopped.returncode == 0, server.log.read_text()[-2000:]
         assert stopped.orphans == []
         assert stopped.busy_ports == []
+
+
+def test_the_client_names_a_missing_server_and_a_bad_url():
+    from vidm_rt.serve.client import grpc_address
+    from vidm_rt.serve.launch import free_ports
+
+    assert grpc_address("grpc://10.0.0.5:8001") == "10.0.0.5:8001"
+    assert grpc_address("localhost:9") == "localhost:9"
+    with pytest.raises(ValueError, match="give grpc://HOST:PORT"):
+        grpc_address("http://localhost:8000")
+    (port,) = free_ports(1)
+    with pytest.raises(ValueError, match=f"no vidm-rt server at grpc://127.0.0.1:{port}"):
+        request_video(f"grpc://127.0.0.1:{port}", 0, 2)

@@ -30,10 +30,21 @@ def server_message(error: Any) -> str:
     return re.sub(r"^[A-Za-z_.]*(Error|Exception): ", "", last)
 
 
-def _client(url: str) -> Any:
+def _client(url: str, model: str = MODEL) -> Any:
+    """A gRPC client of a server whose `model` is ready, or ValueError saying what is wrong."""
     import tritonclient.grpc as grpcclient
 
-    return grpcclient.InferenceServerClient(grpc_address(url))
+    client = grpcclient.InferenceServerClient(grpc_address(url))
+    try:
+        ready = client.is_model_ready(model)
+    except Exception as e:  # InferenceServerException: refused, timed out, not gRPC
+        client.close()
+        raise ValueError(f"no vidm-rt server at {url}: {server_message(e)}") from None
+    if not ready:
+        client.close()
+        raise ValueError(f"{url}: model {model!r} is not ready (still loading, or not a "
+                         "vidm-rt server)")
+    return client
 
 
 def image_shape(url: str) -> tuple[int, ...]:
@@ -41,8 +52,6 @@ def image_shape(url: str) -> tuple[int, ...]:
     client = _client(url)
     try:
         meta = client.get_model_metadata(MODEL, as_json=True)
-    except Exception as e:  # tritonclient raises InferenceServerException for every failure
-        raise ValueError(f"no vidm-rt server at {url}: {server_message(e)}") from None
     finally:
         client.close()
     frame = next(o for o in meta["outputs"] if o["name"] == "frame")
@@ -112,7 +121,7 @@ def server_stats(url: str, precision: str = "fp32") -> dict[str, int]:
 
     request = grpcclient.InferInput("precision", [1], "BYTES")
     request.set_data_from_numpy(np.array([precision.encode()], np.object_))
-    client = _client(url)
+    client = _client(url, STATS_MODEL)
     try:
         result = client.infer(STATS_MODEL, [request])
     except Exception as e:  # InferenceServerException

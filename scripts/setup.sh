@@ -16,7 +16,7 @@ step "upgrading pip"
 step "installing PyTorch 2.13.0 (CPU build)"
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
 step "installing vidm-rt and its extras (ONNX, ONNX Runtime, video writers, eval, serve, tests)"
-# serve: Triton Inference Server through PyTriton, for `vidm-rt serve` and its tests (~100 MB).
+# serve: Triton Inference Server through PyTriton, for `vidm-rt serve` and its tests (~270 MB).
 .venv/bin/python -m pip install --quiet -e ".[torch,cpu,video,dev,eval,serve]"
 
 if [ "${1:-}" != "--no-demo" ]; then

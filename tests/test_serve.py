@@ -23,7 +23,8 @@ from vidm_rt.serve.client import request_video, server_stats  # noqa: E402
 from vidm_rt.serve.launch import Server, http_ok  # noqa: E402
 
 pytestmark = [pytest.mark.serve, pytest.mark.slow]
-MAX_FRAMES = 8
+# --max-frames per export: batch 4 allows a stream long enough to still run when SIGTERM comes.
+MAX_FRAMES = {1: 8, 4: 24}
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def exports(tmp_path_factory) -> dict[int, Path]:
 def servers(exports, tmp_path_factory):
     logs = tmp_path_factory.mktemp("serve-logs")
     running = {b: Server(exports[b], logs / f"b{b}.log",
-                         ("--max-frames", str(MAX_FRAMES), "--threads", "1")).start()
+                         ("--max-frames", str(MAX_FRAMES[b]), "--threads", "1")).start()
                for b in (1, 4)}
     yield running
     for server in running.values():
@@ -96,7 +97,7 @@ def test_requests_arriving_later_join_the_running_batch(servers, exports):
     first_frame_seen = threading.Event()
     results: dict[int, np.ndarray] = {}
     long = threading.Thread(target=lambda: results.__setitem__(7, request_video(
-        server.url, 7, MAX_FRAMES, on_frame=lambda i, _f: first_frame_seen.set())))
+        server.url, 7, 8, on_frame=lambda i, _f: first_frame_seen.set())))
     long.start()
     assert first_frame_seen.wait(timeout=300)
     late = [threading.Thread(target=lambda s=s: results.__setitem__(s, request_video(
@@ -117,8 +118,8 @@ def test_requests_arriving_later_join_the_running_batch(servers, exports):
 
 
 @pytest.mark.parametrize("bad, message", [
-    (dict(frames=0), "frames must be in [1, 8]"),
-    (dict(frames=MAX_FRAMES + 1), "frames must be in [1, 8]"),
+    (dict(frames=0), "frames must be in [1, 24]"),
+    (dict(frames=MAX_FRAMES[4] + 1), "frames must be in [1, 24]"),
     (dict(precision="int8"), "precision 'int8' is not loaded"),
     (dict(first_frame=np.zeros((3, 8, 8), np.float32)), "needs (3, 32, 32)"),
 ])
@@ -164,7 +165,7 @@ def test_a_client_that_disconnects_frees_its_slot(servers, exports):
     inputs = [grpcclient.InferInput("seed", [1], "UINT64"),
               grpcclient.InferInput("frames", [1], "INT32")]
     inputs[0].set_data_from_numpy(np.array([21], np.uint64))
-    inputs[1].set_data_from_numpy(np.array([MAX_FRAMES], np.int32))
+    inputs[1].set_data_from_numpy(np.array([8], np.int32))
     client = grpcclient.InferenceServerClient(server.url.removeprefix("grpc://"))
     first = threading.Event()
     client.start_stream(callback=lambda result, error: first.set())
@@ -210,6 +211,24 @@ def test_request_writes_every_output_format(servers, exports, tmp_path):
 
 
 def test_sigterm_stops_every_process_and_frees_the_ports(servers):
+    # A stream still running when SIGTERM comes ends with an error saying so.
+    streaming, ended = threading.Event(), []
+
+    def stream() -> None:
+        try:
+            request_video(servers[4].url, 31, MAX_FRAMES[4], on_frame=lambda i, _f: streaming.set())
+            ended.append("finished")
+        except ValueError as e:
+            ended.append(str(e))
+
+    thread = threading.Thread(target=stream)
+    thread.start()
+    assert streaming.wait(timeout=300)
+    stopped_b4 = servers[4].stop()
+    thread.join()
+    assert ended == ["server: the server is shutting down: send the request again to another "
+                     "instance"]
+    assert stopped_b4.returncode == 0
     for server in servers.values():
         stopped = server.stop()
         assert stopped.returncode == 0, server.log.read_text()[-2000:]

@@ -45,7 +45,9 @@ def serve(engine: Path | None, backend: str, device: str, precisions: str, batch
     from ..serve.server import ServeOptions
     from ..serve.server import serve as run_server
 
-    say = lambda msg: click.echo(msg, err=True)  # noqa: E731
+    def say(msg: str) -> None:
+        click.echo(msg, err=True)
+
     if engine is None:
         engine = default_engine(batch or 1, say)
     slots = int(load_manifest(engine)["batch"])

@@ -377,3 +377,15 @@ def test_slots_reject_ragged_or_bad_addresses():
         gaussian_slots([0], [0], [2**32], 0, (4,))
     with pytest.raises(ValueError, match="seed"):
         gaussian_slots([-1], [0], [0], 0, (4,))
+
+
+def test_noise_address_rows_are_the_kernels_base_layout():
+    from vidm_rt.runtime.frame import NoiseAddress
+
+    address = NoiseAddress(3)
+    address.set_batch(2**40 + 5, 7, 3)
+    np.testing.assert_array_equal(address.as_buffer(),
+                                  [[7, 3, 5, 256], [8, 3, 5, 256], [9, 3, 5, 256]])
+    address.set_row(1, 2**64 - 1, 0, 4)
+    assert address.as_buffer().dtype == np.uint32
+    np.testing.assert_array_equal(address.as_buffer()[1], [0, 4, 2**32 - 1, 2**32 - 1])

@@ -1,7 +1,7 @@
 """The sensitivity table of the shipped FVD extractor (vidm_rt/eval/features.py).
 
     OMP_NUM_THREADS=1 python bench/fvd_sensitivity.py --videos 512 --pairs 5 \
-        --json bench/results/fvd-sensitivity.json
+        --json bench/results/2026-12-03-fvd-sensitivity-512.json
 
 Real moving-shapes videos at 32 x 32, 16 frames (the bundled model's size): one set spoiled at
 rising strengths against an independent real set, and the spread of real-vs-real FVD over

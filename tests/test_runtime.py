@@ -233,3 +233,28 @@ def test_batch_of_two_motion_only_export(tiny_models, tmp_path) -> None:
         gen.motion_frame(0, first, first)
     with pytest.raises(ManifestError, match="no content model"):
         next(gen.generate(2))
+
+
+def test_exported_weights_are_embedded_one_tensor_at_a_time(tiny_models, tmp_path) -> None:
+    """export_graph writes the weights beside the graph; embed_weights moves them into it."""
+    import onnx
+    from onnx import numpy_helper
+    from onnx.external_data_helper import uses_external_data
+
+    from vidm_rt.export.graphs import ContentGraph, embed_weights, example_inputs, export_graph
+
+    module = ContentGraph(tiny_models[1])
+    path = tmp_path / "content.onnx"
+    export_graph(module, "content", example_inputs("content", 1, 3, 32, 32,
+                                                    torch.Generator().manual_seed(0)), path, 18)
+    assert len(list(tmp_path.iterdir())) == 2  # the graph and its weights
+    before = {t.name: numpy_helper.to_array(t, str(tmp_path))
+              for t in onnx.load(str(path), load_external_data=False).graph.initializer}
+    embed_weights(path)
+    assert [p.name for p in tmp_path.iterdir()] == ["content.onnx"]
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model, full_check=True)
+    assert not any(uses_external_data(t) for t in model.graph.initializer)
+    after = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    assert after.keys() == before.keys()
+    assert all(np.array_equal(after[name], value) for name, value in before.items())

@@ -18,6 +18,8 @@ folder and renamed into place only when every check passed).
 
 from __future__ import annotations
 
+import ctypes
+import gc
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_write
-from ..manifest import write_manifest
+from ..atomic import atomic_write, holds
+from ..manifest import MANIFEST, write_manifest
 from ..schedule import FRAME_INDEX_POLICIES
 from .fp16 import FP32_TAIL_CONVS
 
@@ -102,32 +104,112 @@ def _round_to_fp16(*models: Any) -> None:
                     tensor.copy_(tensor.clamp(-FP16_MAX, FP16_MAX).half())
 
 
-def _validate(graph: Path | bytes, reference: Callable[..., Any],
-              inputs: dict[str, np.ndarray]) -> float:
-    """Max error of the graph file or serialized graph `graph` against `reference` (TOLERANCE)."""
+def _run_graph(graph: Path | bytes, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """The outputs of the graph file or serialized graph `graph` on ONNX Runtime's CPU EP; the
+    session is gone when this returns. No arena and no prepacked weight copies: validation
+    checks the graph, and a second copy of a large model's weights would double the peak."""
     import onnxruntime as ort
 
+    opts = ort.SessionOptions()
+    opts.enable_cpu_mem_arena = False
+    opts.add_session_config_entry("session.disable_prepacking", "1")
     source = graph if isinstance(graph, bytes) else str(graph)
-    session = ort.InferenceSession(source, providers=["CPUExecutionProvider"])
-    got = session.run(None, inputs)
-    want = reference(*inputs.values())
+    session = ort.InferenceSession(source, sess_options=opts, providers=["CPUExecutionProvider"])
+    return session.run(None, inputs)
+
+
+def _max_error(got: list[np.ndarray], want: list[np.ndarray]) -> float:
+    """Max |got - want| / (1 + max |want|) over the outputs (see TOLERANCE)."""
     err = 0.0
     for g, w in zip(got, want, strict=True):
         err = max(err, float(np.max(np.abs(g - w)) / (1.0 + np.max(np.abs(w)))))
     return err
 
 
-def _onnx_reference(path: Path) -> Callable[..., list[np.ndarray]]:
-    """Run the graph at `path` on ONNX Runtime's CPU EP: the reference of its FP16 variant."""
-    import onnxruntime as ort
+def _release_memory() -> None:
+    """Collect what a finished step left (the exporter's programs hold reference cycles) and
+    hand freed heap pages back to the system (glibc keeps them otherwise), so that the next
+    step's peak does not stack on them."""
+    gc.collect()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    names = [i.name for i in session.get_inputs()]
 
-    def run(*arrays: np.ndarray) -> list[np.ndarray]:
-        return session.run(None, dict(zip(names, arrays, strict=True)))
+def _export_network(name: str, module: Any, tmp: Path, dims: tuple[int, int, int, int],
+                    generators: tuple[Any, Any], options: ExportOptions,
+                    say: Callable[[str], None]) -> tuple[dict[str, Any], float, Any]:
+    """Export one network graph into `tmp` and check it against the module on fresh inputs;
+    returns (its manifest entry, its error, (inputs, the graph's outputs on them)), the last
+    for checking its FP16 variant later. The exporter's program and the validation session
+    are gone when this returns."""
+    import torch
 
-    return run
+    from .graphs import INPUTS, OUTPUTS, embed_weights, example_inputs, export_graph, input_shapes
+
+    b, c, h, w = dims
+    say(f"exporting {name}.onnx")
+    path = tmp / f"{name}.onnx"
+    export_graph(module, name, example_inputs(name, b, c, h, w, generators[0]), path,
+                 options.opset)
+    _release_memory()
+    fresh = example_inputs(name, b, c, h, w, generators[1])
+    feeds = {n: t.numpy() for n, t in zip(INPUTS[name], fresh, strict=True)}
+    with torch.no_grad():
+        want = [module(*fresh).numpy()]
+    got = _run_graph(path, feeds)
+    _release_memory()
+    embed_weights(path)
+    shapes = input_shapes(name, b, c, h, w)
+    out_shape = [b, 2, h, w] if name == "flow" else [b, 2 * c, h, w]
+    entry = {
+        "file": path.name,
+        "inputs": {n: {"shape": s, "dtype": "float32"} for n, s in shapes.items()},
+        "outputs": {OUTPUTS[name][0]: {"shape": out_shape, "dtype": "float32"}},
+    }
+    return entry, _max_error(got, want), (feeds, got)
+
+
+def _save(model: Any, path: Path) -> None:
+    """Write an ONNX model with one serialized copy in memory (onnx.save holds about three of
+    a large model at once)."""
+    path.write_bytes(model.SerializeToString())
+
+
+def _write_fp16(name: str, tmp: Path, check: Any, options: ExportOptions,
+                say: Callable[[str], None]) -> float:
+    """Write `name`.fp16.onnx from the FP32 graph in `tmp` and return its error against the
+    FP32 graph's outputs (`check` from _export_network), computed as an FP16 engine computes
+    (the CPU EP's own run rounds less). One copy of the weights at a time: the FP32 graph, its
+    FP16 conversion, the conversion rounded as an engine rounds, its session."""
+    import onnx
+
+    from .fp16 import convert_to_fp16, fp16_nodes
+    from .fp16_emulation import emulate_fp16
+
+    say(f"writing {name}.fp16.onnx")
+    fp32_graph = onnx.load(str(tmp / f"{name}.onnx"))
+    fp16 = convert_to_fp16(fp32_graph, fp16_nodes(fp32_graph, options.fp16_fp32_tail))
+    del fp32_graph
+    _release_memory()
+    _save(fp16, tmp / f"{name}.fp16.onnx")
+    emulated = emulate_fp16(fp16)
+    del fp16
+    _release_memory()
+    # Saved with its weights beside it: serialising a whole large model holds several copies of
+    # it at once, writing the weights out one by one holds none.
+    path, weights = tmp / f".{name}.fp16-emulated.onnx", f".{name}.fp16-emulated.weights"
+    onnx.save_model(emulated, str(path), save_as_external_data=True,
+                    all_tensors_to_one_file=True, location=weights)
+    del emulated
+    _release_memory()
+    feeds, want = check
+    got = _run_graph(path, feeds)
+    path.unlink()
+    (tmp / weights).unlink()
+    _release_memory()
+    return _max_error(got, want)
 
 
 def export_checkpoint(
@@ -137,23 +219,11 @@ def export_checkpoint(
     progress: Callable[[str], None] | None = None,
 ) -> tuple[Path, dict[str, float]]:
     """Export, validate and write `options.out_dir / options.name`; returns (path, errors)."""
-    import onnx
     import torch
 
     from ..checkpoint import load_checkpoint, save_checkpoint
     from ..schedule import apply_update, sampler_table
-    from .fp16 import convert_to_fp16, fp16_nodes
-    from .fp16_emulation import emulate_fp16
-    from .graphs import (
-        INPUTS,
-        OUTPUTS,
-        ContentGraph,
-        FlowGraph,
-        MotionGraph,
-        example_inputs,
-        export_graph,
-        input_shapes,
-    )
+    from .graphs import ContentGraph, FlowGraph, MotionGraph
     from .update_graph import UPDATE_INPUTS, UPDATE_OUTPUTS, write_update_graph
 
     say = progress or (lambda _msg: None)
@@ -195,45 +265,29 @@ def export_checkpoint(
 
     out_dir = Path(options.out_dir)
     target = out_dir / options.name
-    with atomic_write(target, directory=True) as tmp:
-        gen = torch.Generator().manual_seed(1234)
-        check_gen = torch.Generator().manual_seed(5678)
+    with atomic_write(target, directory=True, ours=holds(MANIFEST)) as tmp:
+        # The weights first, so that each model is freed as soon as its graphs are done, and
+        # every torch model before the FP16 graphs are made (peak memory: docs/memory.md).
+        save_checkpoint(tmp / "model.safetensors", cfg, loaded.content, loaded.motion)
+        generators = (torch.Generator().manual_seed(1234), torch.Generator().manual_seed(5678))
         c, b = cfg.image_channels, options.batch
-        modules: dict[str, torch.nn.Module] = {}
-        if loaded.content is not None:
-            modules["content"] = ContentGraph(loaded.content)
-        modules["flow"] = FlowGraph(loaded.motion)
-        modules["motion"] = MotionGraph(loaded.motion)
-
         graphs: dict[str, Any] = {}
         errors: dict[str, float] = {}
-        for name, module in modules.items():
-            say(f"exporting {name}.onnx")
-            path = tmp / f"{name}.onnx"
-            export_graph(module, name, example_inputs(name, b, c, h, w, gen), path, options.opset)
-            fresh = example_inputs(name, b, c, h, w, check_gen)
-
-            def reference(*arrays: np.ndarray, module: torch.nn.Module = module) -> list:
-                with torch.no_grad():
-                    return [module(*(torch.from_numpy(a) for a in arrays)).numpy()]
-
-            feeds = {n: t.numpy() for n, t in zip(INPUTS[name], fresh, strict=True)}
-            errors[name] = _validate(path, reference, feeds)
+        checks: dict[str, Any] = {}
+        networks = [("content", ContentGraph)] if loaded.content is not None else []
+        for name, wrapper in [*networks, ("flow", FlowGraph), ("motion", MotionGraph)]:
+            model = loaded.content if name == "content" else loaded.motion
+            graphs[name], errors[name], check = _export_network(
+                name, wrapper(model), tmp, (b, c, h, w), generators, options, say)
             if name in options.fp16_graphs:
-                say(f"writing {name}.fp16.onnx")
-                fp32_graph = onnx.load(str(path))
-                fp16 = convert_to_fp16(fp32_graph, fp16_nodes(fp32_graph, options.fp16_fp32_tail))
-                onnx.save(fp16, str(tmp / f"{name}.fp16.onnx"))
-                # Checked as an FP16 engine computes it: the CPU EP's own run rounds less.
-                errors[f"{name}.fp16"] = _validate(emulate_fp16(fp16).SerializeToString(),
-                                                   _onnx_reference(path), feeds)
-            shapes = input_shapes(name, b, c, h, w)
-            out_shape = [b, 2, h, w] if name == "flow" else [b, 2 * c, h, w]
-            graphs[name] = {
-                "file": path.name,
-                "inputs": {n: {"shape": s, "dtype": "float32"} for n, s in shapes.items()},
-                "outputs": {OUTPUTS[name][0]: {"shape": out_shape, "dtype": "float32"}},
-            }
+                checks[name] = check
+            if name == "content":
+                loaded.content = None
+            del model, check
+        loaded.motion = None
+        _release_memory()
+        for name, check in checks.items():
+            errors[f"{name}.fp16"] = _write_fp16(name, tmp, check, options, say)
 
         say("writing update.onnx")
         upd = tmp / "update.onnx"
@@ -248,7 +302,8 @@ def export_checkpoint(
         def update_reference(x, model_out, coef, noise, x0_prev):
             return apply_update(table, 0, x, model_out[:, :c], model_out[:, c:], noise, x0_prev)
 
-        errors["update"] = _validate(upd, update_reference, upd_inputs)
+        errors["update"] = _max_error(_run_graph(upd, upd_inputs),
+                                      update_reference(*upd_inputs.values()))
         graphs["update"] = {
             "file": upd.name,
             "inputs": {n: {"shape": list(upd_inputs[n].shape), "dtype": "float32"}
@@ -263,7 +318,6 @@ def export_checkpoint(
                 + "; nothing was written"
             )
 
-        save_checkpoint(tmp / "model.safetensors", cfg, loaded.content, loaded.motion)
         precisions = {
             "fp32": {name: {"file": g["file"]} for name, g in graphs.items()},
             "fp16": {name: {"file": f"{name}.fp16.onnx" if name in options.fp16_graphs

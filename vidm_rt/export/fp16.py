@@ -34,7 +34,7 @@ engine does, for measuring FP16 quality on the CPU.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Iterator
 
 import numpy as np
 
@@ -46,6 +46,30 @@ TYPED_SOURCE_OPS = frozenset({"Cast", "Constant", "ConstantOfShape"})
 DATA_INPUTS = {"Resize": (0,)}
 FP16_MAX = float(np.finfo(np.float16).max)
 FP32_TAIL_CONVS = 3
+# Initializers larger than this are left out of the copies that shape inference and the checker
+# make (weightless); smaller ones (shapes, axes, scales) keep their values, which inference reads.
+WEIGHTLESS_BYTES = 4096
+
+
+def weightless(model):
+    """A copy of `model` for shape inference and the checker, without the weights' bytes: each
+    initializer over WEIGHTLESS_BYTES becomes a graph input of its name, type and dims. Both
+    serialize the whole model (several copies of a large model's weights at once); this way
+    they copy only its graph."""
+    from onnx import ModelProto, helper
+
+    g = model.graph
+    inputs, kept = list(g.input), []
+    for init in g.initializer:
+        if len(init.raw_data) > WEIGHTLESS_BYTES:
+            inputs.append(helper.make_tensor_value_info(init.name, init.data_type, init.dims))
+        else:
+            kept.append(init)
+    out = ModelProto(ir_version=model.ir_version, opset_import=model.opset_import,
+                     producer_name=model.producer_name)
+    out.graph.CopyFrom(helper.make_graph(list(g.node), g.name, inputs, list(g.output), kept,
+                                         value_info=list(g.value_info)))
+    return out
 
 
 def _float_tensors(model) -> set[str]:
@@ -53,7 +77,7 @@ def _float_tensors(model) -> set[str]:
     import onnx
     from onnx import TensorProto
 
-    inferred = onnx.shape_inference.infer_shapes(model)
+    inferred = onnx.shape_inference.infer_shapes(weightless(model))
     g = inferred.graph
     out = {i.name for i in g.initializer if i.data_type == TensorProto.FLOAT}
     for vi in [*g.input, *g.value_info, *g.output]:
@@ -76,29 +100,26 @@ def convert_to_fp16(model, half_nodes: Collection[str] | None = None):
     """A new onnx.ModelProto: `model` with the nodes of `fp16_nodes(model)` in FP16, or those
     named in `half_nodes` (other tails, and the bench scripts' choices; Cast and Constant nodes
     stay as they are). `model` is left as it was."""
-    from onnx import ModelProto, TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper, numpy_helper
 
-    # The nodes are rewired in place below: work on a copy.
-    source, model = model, ModelProto()
-    model.CopyFrom(source)
-    half_nodes = fp16_nodes(model) if half_nodes is None else set(half_nodes)
-    floats = _float_tensors(model)
-    g = model.graph
-    initializers = {i.name: i for i in g.initializer}
+    # The nodes are rewired in place below: work on a copy of the graph without the weights,
+    # which are read from `model` and copied once, into the result.
+    source, work = model, weightless(model)
+    half_nodes = fp16_nodes(source) if half_nodes is None else set(half_nodes)
+    floats = _float_tensors(work)
+    g = work.graph
+    initializers = {i.name: i for i in source.graph.initializer}
     dtype = {name: TensorProto.FLOAT for name in floats}  # current type of each float tensor
     casts: dict[tuple[str, int], str] = {}
     fp16_weights: dict[str, str] = {}
-    new_inits, nodes = [], []
+    nodes = []
 
     def as_type(name: str, to: int) -> str:
         if dtype.get(name) == to:
             return name
         if name in initializers and to == TensorProto.FLOAT16:
             if name not in fp16_weights:
-                arr = numpy_helper.to_array(initializers[name])
-                half = np.clip(arr, -FP16_MAX, FP16_MAX).astype(np.float16)
                 fp16_weights[name] = f"{name}__fp16"
-                new_inits.append(numpy_helper.from_array(half, fp16_weights[name]))
                 dtype[fp16_weights[name]] = to
             return fp16_weights[name]
         key = (name, to)
@@ -132,23 +153,38 @@ def convert_to_fp16(model, half_nodes: Collection[str] | None = None):
                                           name=f"{out.name}_cast_fp32"))
 
     used = {x for node in nodes for x in node.input}
-    graph = helper.make_graph(
-        nodes, g.name, list(g.input), list(g.output),
-        [i for i in [*g.initializer, *new_inits] if i.name in used],
-    )
-    return checked_model(graph, model, "vidm-rt fp16")
+
+    def weights() -> Iterator:
+        yield from (i for i in source.graph.initializer if i.name in used)
+        for name, half_name in fp16_weights.items():  # made one at a time, as they are stored
+            arr = numpy_helper.to_array(initializers[name])
+            half = np.clip(arr, -FP16_MAX, FP16_MAX).astype(np.float16)
+            yield numpy_helper.from_array(half, half_name)
+
+    return checked_model(source, g.name, nodes, list(source.graph.input), list(g.output),
+                         weights(), "vidm-rt fp16")
 
 
-def checked_model(graph, source, producer: str):
-    """An onnx.ModelProto of `graph` with the opsets and IR version of the model `source`,
-    shape-inferred and passed by the full ONNX checker (raises if not)."""
+def checked_model(source, name: str, nodes: list, inputs: list, outputs: list,
+                  initializers: Iterable, producer: str):
+    """An onnx.ModelProto of these nodes, inputs, outputs and initializers with the opsets and
+    IR version of the model `source`, shape-inferred and passed by the full ONNX checker
+    (raises if not). Each initializer is copied once, as `initializers` yields it."""
     import onnx
-    from onnx import helper
+    from onnx import ModelProto
 
-    model = helper.make_model(graph, opset_imports=list(source.opset_import),
-                              producer_name=producer)
-    model.ir_version = source.ir_version
-    model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
-    onnx.checker.check_model(model, full_check=True)
+    model = ModelProto(ir_version=source.ir_version, opset_import=source.opset_import,
+                       producer_name=producer)
+    g = model.graph
+    g.name = name
+    g.node.extend(nodes)
+    g.input.extend(inputs)
+    g.output.extend(outputs)
+    for init in initializers:
+        g.initializer.add().CopyFrom(init)
+    inferred = onnx.shape_inference.infer_shapes(weightless(model), strict_mode=True)
+    del model.graph.value_info[:]
+    model.graph.value_info.extend(inferred.graph.value_info)
+    onnx.checker.check_model(weightless(model), full_check=True)
     return model
 

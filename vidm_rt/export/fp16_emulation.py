@@ -20,9 +20,10 @@ on the side of more FP16 error.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
-from .fp16 import checked_model
+from .fp16 import checked_model, weightless
 
 # Ops whose FP16 outputs are their inputs' values rearranged: nothing new to round.
 DATA_MOVEMENT_OPS = frozenset({"Reshape", "Concat", "Split", "Unsqueeze", "Squeeze", "Transpose",
@@ -35,17 +36,19 @@ def emulate_fp16(model: Any) -> Any:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    # Nodes from the inferred copy (they are rewired below), weights from `model`.
+    inferred = onnx.shape_inference.infer_shapes(weightless(model), strict_mode=True)
     g = inferred.graph
     dtype = {v.name: v.type.tensor_type.elem_type for v in [*g.input, *g.value_info, *g.output]}
     dtype |= {i.name: i.data_type for i in g.initializer}
 
-    initializers = []
-    for init in g.initializer:
-        if init.data_type == TensorProto.FLOAT16:
-            exact = numpy_helper.to_array(init).astype("float32")
-            init = numpy_helper.from_array(exact, init.name)
-        initializers.append(init)
+    def weights() -> Iterator:
+        """The weights in FP32, each FP16 one converted as it is stored (one at a time)."""
+        for init in model.graph.initializer:
+            if init.data_type == TensorProto.FLOAT16:
+                exact = numpy_helper.to_array(init).astype("float32")
+                init = numpy_helper.from_array(exact, init.name)
+            yield init
 
     nodes = []
     for node in g.node:
@@ -69,9 +72,8 @@ def emulate_fp16(model: Any) -> Any:
         for y in fp16_outputs:
             nodes += _rounding(raw[y], y, f"{node.name}__round_{y}")
 
-    graph = helper.make_graph(nodes, g.name, list(model.graph.input), list(model.graph.output),
-                              initializers)
-    return checked_model(graph, model, "vidm-rt fp16 emulation")
+    return checked_model(model, g.name, nodes, list(model.graph.input),
+                         list(model.graph.output), weights(), "vidm-rt fp16 emulation")
 
 
 def _rounding(src: str, dst: str, name: str) -> list[Any]:

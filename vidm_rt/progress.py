@@ -13,6 +13,7 @@ from contextlib import contextmanager
 
 import click
 
+# advance(n=1, label=None): n more units done; a label replaces the bar's (the current stage).
 Advance = Callable[..., None]
 
 
@@ -25,7 +26,7 @@ def quiet_option(fn: Callable[..., object]) -> Callable[..., object]:
 def progress(length: int, label: str, unit: str = "step", quiet: bool = False) -> Iterator[Advance]:
     """Yield advance(n=1), which moves a bar of `length` units labelled `label`."""
     if quiet or not sys.stderr.isatty():
-        yield lambda n=1: None
+        yield lambda n=1, label=None: None
         return
     start = time.monotonic()
     done = 0
@@ -37,9 +38,13 @@ def progress(length: int, label: str, unit: str = "step", quiet: bool = False) -
     with click.progressbar(length=length, label=label, file=sys.stderr, show_pos=True,
                            item_show_func=rate) as bar:
 
-        def advance(n: int = 1) -> None:
+        def advance(n: int = 1, label: str | None = None) -> None:
             nonlocal done
             done += n
+            if label is not None:
+                bar.label = label
             bar.update(n)
+            if n == 0:  # update(0) does not redraw; a new label should show at once
+                bar.render_progress()
 
         yield advance

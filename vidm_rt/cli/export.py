@@ -3,6 +3,7 @@ TensorRT plans."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -48,12 +49,15 @@ from .common import PRECISION_CHOICE, SAMPLER_CHOICE, first_frame_option
                    "FP32 in the FP16 graphs. Most of FP16's remaining error came from them on "
                    "the bundled model (bench/RESULTS.md); 0 runs them in FP16 too: faster on a "
                    "GPU, more videos drift from FP32's.")
+@quiet_option
 @user_errors
 def export(checkpoint: Path, name: str | None, out_dir: Path, height: int | None,
            width: int | None, frames: int | None, batch: int, sampler: str, steps: int,
            eta: float, opset: int, frame_index: str, train_frames: int | None,
-           fp16_weights: bool, fp16_graphs: str, fp16_fp32_tail: int) -> None:
+           fp16_weights: bool, fp16_graphs: str, fp16_fp32_tail: int, quiet: bool) -> None:
     """Export a checkpoint to ONNX (content, flow, motion, sampler update) and validate it."""
+    from contextlib import ExitStack
+
     from ..atomic import check_replaceable, check_writable, holds
     from ..export import ExportOptions, export_checkpoint
     from ..manifest import MANIFEST
@@ -69,8 +73,26 @@ def export(checkpoint: Path, name: str | None, out_dir: Path, height: int | None
                             fp16_graphs=tuple(g.strip() for g in fp16_graphs.split(",")
                                               if g.strip()),
                             fp16_fp32_tail=fp16_fp32_tail)
-    path, errors = export_checkpoint(checkpoint, options, train_frames=train_frames,
-                                     progress=lambda msg: click.echo(msg, err=True))
+    bar = ExitStack()
+    advance: list = []  # the bar's advance, once the number of stages is known
+    started = [0]
+
+    def stages(total: int) -> None:
+        advance.append(bar.enter_context(progress(total, "export", unit="graph", quiet=quiet)))
+
+    def say(message: str) -> None:
+        # A terminal shows the running stage as the bar's label; logs get a line per stage.
+        if advance and sys.stderr.isatty():
+            advance[0](1 if started[0] else 0, message)
+        elif not quiet:
+            click.echo(message, err=True)
+        started[0] += 1
+
+    with bar:
+        path, errors = export_checkpoint(checkpoint, options, train_frames=train_frames,
+                                         progress=say, stages=stages)
+        if advance:
+            advance[0](1, "export done")
     for graph, err in errors.items():
         against = "its FP32 graph" if graph.endswith(".fp16") else "PyTorch"
         click.echo(f"{graph:12s} max relative error vs {against} {err:.2e}")

@@ -37,7 +37,7 @@ TOLERANCE = {"content": 1e-3, "flow": 1e-3, "motion": 1e-3, "update": 1e-5,
              "content.fp16": 1e-2, "motion.fp16": 1e-2}
 # Graphs that can have an FP16 variant (ExportOptions.fp16_graphs). The flow runs once per frame
 # (under 1% of a frame's time on the CPU), and in FP16 its error on real frames is four times
-# the denoisers' per step (bench/RESULTS.md, 2026-11-25): it runs FP32 in every precision, like
+# the denoisers' per step (docs/precision.md): it runs FP32 in every precision, like
 # the sampler update.
 FP16_GRAPHS = ("content", "motion")
 # The default: the content model runs once per video (about 4% of a 16-frame video's denoiser
@@ -89,7 +89,7 @@ def _round_to_fp16(*models: Any) -> None:
 
     The FP32 graphs (and model.safetensors) then hold exactly what the FP16 graphs store, so the
     precisions differ by their arithmetic only: on the tiny model about half as many FP16
-    videos become other samples of FP32's (bench/RESULTS.md, 2026-11-25).
+    videos become other samples of FP32's (docs/precision.md).
     """
     import torch
 
@@ -217,8 +217,12 @@ def export_checkpoint(
     options: ExportOptions,
     train_frames: int | None = None,
     progress: Callable[[str], None] | None = None,
+    stages: Callable[[int], None] | None = None,
 ) -> tuple[Path, dict[str, float]]:
-    """Export, validate and write `options.out_dir / options.name`; returns (path, errors)."""
+    """Export, validate and write `options.out_dir / options.name`; returns (path, errors).
+
+    `progress(message)` is called as each graph starts; `stages(n)` once before the first,
+    with how many such calls follow (for a progress bar)."""
     import torch
 
     from ..checkpoint import load_checkpoint, save_checkpoint
@@ -275,6 +279,9 @@ def export_checkpoint(
         errors: dict[str, float] = {}
         checks: dict[str, Any] = {}
         networks = [("content", ContentGraph)] if loaded.content is not None else []
+        if stages is not None:
+            made = {"content", "motion"} if loaded.content is not None else {"motion"}
+            stages(len(networks) + 2 + len(made & set(options.fp16_graphs)) + 1)
         for name, wrapper in [*networks, ("flow", FlowGraph), ("motion", MotionGraph)]:
             model = loaded.content if name == "content" else loaded.motion
             graphs[name], errors[name], check = _export_network(

@@ -92,9 +92,6 @@ class OrtBackend(Closing):
         return [("CUDAExecutionProvider", {"device_id": str(self._device_id()),
                                            "user_compute_stream": str(self.stream)})]
 
-    def graphs(self) -> set[str]:
-        return set(self.sessions)
-
     def allocate(self, specs: list[BufferSpec]) -> None:
         self._specs = {spec.name: spec for spec in specs}
         if self.cuda is not None:

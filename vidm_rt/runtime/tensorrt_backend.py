@@ -134,9 +134,6 @@ class TensorRTBackend(Closing):
         self.stream = self.cuda.create_stream()
         self.kernel = self.cuda.noise_kernel()
 
-    def graphs(self) -> set[str]:
-        return set(self.engines)
-
     def allocate(self, specs: list[BufferSpec]) -> None:
         self.buffers = DeviceBuffers(self.cuda, self.stream, specs, self.zero_copy)
         self.layout = self.buffers.layout

@@ -73,9 +73,6 @@ class TorchBackend(Closing):
         self._uploading: set[str] = set()   # staging tensors an enqueued copy still reads
         self._graphs: list[Any] = []
 
-    def graphs(self) -> set[str]:
-        return {"flow", "motion", "update"} | ({"content"} if self.content else set())
-
     def allocate(self, specs: list[BufferSpec]) -> None:
         self.specs = {spec.name: spec for spec in specs}
         for spec in specs:

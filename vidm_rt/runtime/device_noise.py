@@ -88,11 +88,10 @@ def launch_config(batch: int, per_video: int) -> tuple[int, int]:
 class NoiseKernel:
     """The compiled kernel in the current CUDA context; `launch` enqueues one noise tensor."""
 
-    def __init__(self) -> None:
+    def __init__(self, device: int) -> None:
         from cuda.bindings import driver, runtime
 
         self._driver = driver
-        device = cuda_call(runtime.cudaGetDevice(), "cudaGetDevice")
         cuda_call(runtime.cudaFree(0), "cudaFree(0)")  # makes the primary context current
         props = cuda_call(runtime.cudaGetDeviceProperties(device), "cudaGetDeviceProperties")
         cubin = compile_cubin(props.major, props.minor)
@@ -116,17 +115,19 @@ class NoiseKernel:
 
 
 @cache
-def _kernel() -> NoiseKernel:
-    return NoiseKernel()
+def _kernel(device: int) -> NoiseKernel:
+    # A loaded module belongs to one device's context: one compiled kernel per device.
+    return NoiseKernel(device)
 
 
 def load_noise_kernel(required: bool = True) -> NoiseKernel | None:
-    """The kernel for the current device, compiled once per process; None without cuda-python
-    when not `required`."""
+    """The kernel for the current device, compiled once per device and process; None without
+    cuda-python when not `required`."""
     try:
         import cuda.bindings.nvrtc  # noqa: F401
+        from cuda.bindings import runtime
     except ImportError:
         if required:
             raise ValueError(CUDA_PYTHON_MISSING) from None
         return None
-    return _kernel()
+    return _kernel(int(cuda_call(runtime.cudaGetDevice(), "cudaGetDevice")))

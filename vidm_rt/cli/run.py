@@ -112,8 +112,11 @@ def bench(engine: Path | None, backends: str, frames: int, repeats: int, warmup:
     """Time one video on each backend and on the reference's own loop, in one run."""
     import json
 
+    from ..atomic import check_writable, write_text
     from ..bench import BenchTarget, format_table, run_bench
 
+    if json_path is not None:
+        check_writable(json_path)
     if engine is None:
         engine = default_engine(1, lambda msg: click.echo(msg, err=True))
     names = [b.strip() for b in backends.split(",") if b.strip()]
@@ -128,8 +131,7 @@ def bench(engine: Path | None, backends: str, frames: int, repeats: int, warmup:
     click.echo("note: only ratios measured in one run compare; absolute times move with the "
                "machine's load and clocks")
     if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(report, indent=2))
+        write_text(json_path, json.dumps(report, indent=2))
         click.echo(f"wrote {json_path}")
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..atomic import atomic_write
+
 COLOURS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14)]
 
 
@@ -62,5 +64,6 @@ def line_plot_png(path: Path, series: dict[str, list[float]], title: str, xlabel
     draw.text((left, 6), title, fill="black")
     draw.text(((w - right + left) // 2 - 20, h - 18), xlabel, fill="black")
     draw.text((4, top - 22), ylabel, fill="black")
-    img.save(path)
+    with atomic_write(path) as tmp:
+        img.save(tmp, format="PNG")
     return Path(path)

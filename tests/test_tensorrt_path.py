@@ -296,6 +296,36 @@ def test_tensorrt_backend_equals_onnxruntime(export_dir, tmp_path, fake_gpu, opt
     assert cuda.calls[first:].count("capture_begin") == 2 * captures
 
 
+def test_int8_final_steps_build_and_run_on_their_own_engines(export_dir, tmp_path,
+                                                             fake_gpu) -> None:
+    """An int8 export whose denoisers run their last step on the FP32 graphs (the default
+    layout of `vidm-rt calibrate`): the build makes a plan for each final-steps graph, and the
+    backend launches it at the last step. The "int8" graphs here are copies of the FP32 ones, so
+    the video must equal ONNX Runtime's FP32 video."""
+    export = tmp_path / "export"
+    shutil.copytree(export_dir, export)
+    manifest = load_manifest(export)
+    int8 = {}
+    for graph, spec in manifest["graphs"].items():
+        name = spec["file"].replace(".onnx", ".int8.onnx")
+        shutil.copy(export / spec["file"], export / name)
+        int8[graph] = {"file": name}
+    int8["motion.final"] = {"file": "motion.onnx", "steps": 1}
+    manifest["precisions"]["int8"] = int8
+    manifest["files"] = sorted(set(manifest["files"]) | {s["file"] for s in int8.values()})
+    write_manifest(export, manifest)
+    engines = build(export, tmp_path, precision="int8")
+    built = load_manifest(engines)["graphs"]
+    assert built["motion.final"]["steps"] == 1 and built["motion.final"]["precision"] == "fp32"
+    assert built["motion.final"]["source"] == "motion.onnx" and "steps" not in built["motion"]
+    assert built["motion.final"]["inputs"] == built["motion"]["inputs"]
+    gen = VideoGenerator(engines, backend="tensorrt", device="cuda")
+    assert gen.final_steps == {"motion": 1}
+    assert [d.graph for d, _ in gen.plan.steps["motion"]] == ["motion", "motion", "motion.final"]
+    assert [d.graph for d, _ in gen.plan.steps["content"]] == ["content"] * 3
+    np.testing.assert_allclose(video(gen), video(VideoGenerator(export_dir)), rtol=0, atol=1e-5)
+
+
 def test_one_capture_serves_every_seed(export_dir, tmp_path, fake_gpu) -> None:
     """The seed is read from noise_base at replay: generating with another seed replays the
     captures of the first (one per denoiser graph) and still gives that seed's frames."""

@@ -1,6 +1,7 @@
 """`vidm-rt build`: one TensorRT plan per graph of an export, plus an engine manifest.
 
     engines/<name>/   content.plan flow.plan motion.plan update.plan manifest.json (kind "tensorrt")
+                      (+ motion.final.plan, content.final.plan: int8's FP32 final steps)
 
 The graphs of the requested precision come from the export manifest's "precisions" section
 (`manifest.precision_files`): fp16 from `vidm-rt export`, int8 (QDQ) from `vidm-rt calibrate`.
@@ -35,7 +36,15 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_write, holds, write_bytes
-from .manifest import MANIFEST, load_manifest, precision_files, require_kind, write_manifest
+from .manifest import (
+    MANIFEST,
+    base_graph,
+    final_steps,
+    load_manifest,
+    precision_files,
+    require_kind,
+    write_manifest,
+)
 
 STRONGLY_TYPED_FROM = (10, 12)
 # Fields of the export manifest that the engines share with it: what they run (schedule,
@@ -152,6 +161,7 @@ def build_engines(export_dir: str | Path, options: BuildOptions,
     if options.dla_core is not None and options.precision == "fp32":
         raise ValueError("DLA runs fp16 and int8 only: build with --precision fp16 or int8")
     files = precision_files(manifest, options.precision, export_dir)
+    finals = final_steps(manifest, options.precision)
     trt = import_tensorrt()
     gpu = open_device(options.device)
     version = trt.__version__
@@ -175,7 +185,7 @@ def build_engines(export_dir: str | Path, options: BuildOptions,
             if not parser.parse_from_file(str(export_dir / file)):
                 errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
                 raise BuildError(f"{export_dir / file}: TensorRT cannot parse it: {errors}")
-            spec = manifest["graphs"][graph]
+            spec = manifest["graphs"][base_graph(graph)]
             shapes = {name: s["shape"] for name, s in spec["inputs"].items()}
             if cache is None:
                 cache = builder.create_builder_config().create_timing_cache(cache_data)
@@ -194,7 +204,9 @@ def build_engines(export_dir: str | Path, options: BuildOptions,
             (tmp / f"{graph}.plan").write_bytes(bytes(plan))
             graphs[graph] = {**spec, "file": f"{graph}.plan", "source": file,
                              "precision": options.precision if reduced else "fp32",
-                             **({"fp32_layers": pinned} if pinned is not None else {})}
+                             **({"fp32_layers": pinned} if pinned is not None else {}),
+                             **({"steps": finals[base_graph(graph)]} if graph != base_graph(graph)
+                                else {})}
         write_manifest(tmp, {
             **{key: manifest[key] for key in SHARED_FIELDS if key in manifest},
             "kind": "tensorrt",

@@ -2,6 +2,10 @@
 
 "precisions" lists, per precision, the file of every graph of "graphs" (a graph kept in FP32
 points at the FP32 file); `vidm-rt export` writes fp32 and fp16, `vidm-rt calibrate` adds int8.
+A precision may also name a final-steps graph "<denoiser>.final" with {"file", "steps"}: the last
+`steps` sampler steps of that denoiser run it instead (INT8 runs its last step on the FP32 graph,
+docs/precision.md). An engine directory built for one precision lists such a graph under "graphs",
+with the denoiser's inputs and outputs and its "steps".
 Graph inputs and outputs are FP32 in every precision. Exports older than "precisions" have
 only fp32, the files of "graphs".
 
@@ -20,7 +24,8 @@ sha256 matches, before any graph is touched.
       "graphs": {"content" | "motion" | "flow" | "update":
                  {"file": "...", "inputs": {name: {"shape": [...], "dtype": "float32"}},
                   "outputs": {...}}},
-      "precisions": {"fp32" | "fp16" | "int8": {graph: {"file": "..."}}},
+      "precisions": {"fp32" | "fp16" | "int8": {graph: {"file": "..."},
+                                               "motion.final": {"file": "...", "steps": K}}},
       "files": {"relative/path": "sha256 hex"},
       "versions": {...}, "validation": {graph: max abs error}
     }
@@ -42,6 +47,7 @@ FORMAT_VERSION = 1
 
 
 PRECISIONS = ("fp32", "fp16", "int8")
+FINAL = ".final"  # suffix of a final-steps graph (see the module docstring)
 # The command that adds each precision to an export directory.
 PRECISION_COMMANDS = {"fp32": "vidm-rt export CKPT", "fp16": "vidm-rt export CKPT",
                       "int8": "vidm-rt calibrate {directory}"}
@@ -68,7 +74,31 @@ def precision_files(manifest: dict[str, Any], precision: str,
     if missing:
         raise ManifestError(f"{directory}: {precision} lacks graph(s) {', '.join(sorted(missing))}"
                             "; re-export the model")
-    return {graph: per[graph]["file"] for graph in manifest["graphs"]}
+    finals = [g for g in per if g.endswith(FINAL) and g[:-len(FINAL)] in manifest["graphs"]
+              and int(per[g].get("steps", 0)) > 0]
+    return {graph: per[graph]["file"] for graph in [*manifest["graphs"], *finals]}
+
+
+def final_graph(denoiser: str) -> str:
+    """The name of the graph that runs `denoiser`'s final steps."""
+    return denoiser + FINAL
+
+
+def base_graph(graph: str) -> str:
+    """The denoiser a final-steps graph stands in for (any other graph: itself)."""
+    return graph[:-len(FINAL)] if graph.endswith(FINAL) else graph
+
+
+def final_steps(manifest: dict[str, Any], precision: str | None) -> dict[str, int]:
+    """{denoiser: K}: the last K sampler steps of that denoiser run its final-steps graph.
+    An export directory says so per precision (default fp32), an engine directory in its
+    graphs."""
+    if manifest.get("kind", "onnx") == "onnx":
+        graphs = manifest.get("precisions", {}).get(precision or "fp32", {})
+    else:
+        graphs = manifest["graphs"]
+    return {base_graph(g): int(spec["steps"]) for g, spec in graphs.items()
+            if g.endswith(FINAL) and int(spec.get("steps", 0)) > 0}
 
 
 def sha256_file(path: Path) -> str:

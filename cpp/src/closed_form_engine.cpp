@@ -38,7 +38,9 @@ std::function<void()> ClosedFormEngine::bind(const Launch& l) {
   auto in = [&](const char* n) { return const_cast<const float*>(ref(l.inputs.at(n))); };
   auto out = [&](const char* n) { return ref(l.outputs.at(n)); };
 
-  if (l.graph == "content") {
+  // A final-steps graph computes what its denoiser computes (its precision is all that differs).
+  const std::string graph = base_graph(l.graph);
+  if (graph == "content") {
     const float *x = in("x_t"), *t = in("t");
     float* o = out("out");
     return [=] {
@@ -54,7 +56,7 @@ std::function<void()> ClosedFormEngine::bind(const Launch& l) {
       }
     };
   }
-  if (l.graph == "flow") {
+  if (graph == "flow") {
     const float *xf = in("x_first"), *xp = in("x_prev");
     float* o = out("flow");
     return [=] {
@@ -65,7 +67,7 @@ std::function<void()> ClosedFormEngine::bind(const Launch& l) {
       }
     };
   }
-  if (l.graph == "motion") {
+  if (graph == "motion") {
     const float *x = in("x_t"), *t = in("t"), *k = in("k"), *fl = in("flow"), *xf = in("x_first");
     float* o = out("out");
     return [=] {
@@ -86,7 +88,7 @@ std::function<void()> ClosedFormEngine::bind(const Launch& l) {
       }
     };
   }
-  if (l.graph == "update") {
+  if (graph == "update") {
     const float *x = in("x"), *mo = in("model_out"), *coef = in("coef"), *nz = in("noise"),
                 *x0p = in("x0_prev");
     float *xn = out("x_next"), *x0 = out("x0");

@@ -147,9 +147,17 @@ void read_graphs(const Reader& r, const json& graphs, const std::set<std::string
   const auto expected = expected_graphs(m);
   for (auto it = graphs.begin(); it != graphs.end(); ++it) {
     const std::string& name = it.key();
-    auto want = expected.find(name);
-    if (want == expected.end()) r.fail("unknown graph '" + name + "'; " + kFix);
+    const std::string base = base_graph(name);
+    const bool final = base != name;
+    auto want = expected.find(base);
+    if (want == expected.end() || (final && base != "content" && base != "motion")) {
+      r.fail("unknown graph '" + name + "'; " + kFix);
+    }
     GraphSpec g;
+    if (final) {
+      g.steps = static_cast<int>(r.integer(r.field(it.value(), "steps", "graphs." + name + "."),
+                                           "graphs." + name + ".steps", 1, 1000));
+    }
     g.file = r.string(r.field(it.value(), "file", "graphs." + name + "."), "graphs." + name + ".file");
     if (!files.count(g.file)) {
       r.fail("graph '" + name + "' file " + g.file + " is not hashed under 'files'; " + kFix);
@@ -177,6 +185,12 @@ void read_graphs(const Reader& r, const json& graphs, const std::set<std::string
   }
   for (const char* required : {"flow", "motion", "update"}) {
     if (!m.graphs.count(required)) r.fail(std::string("no '") + required + "' graph; " + kFix);
+  }
+  for (const auto& [name, spec] : m.graphs) {
+    if (spec.steps && !m.graphs.count(base_graph(name))) {
+      r.fail("graph '" + name + "' stands in for a '" + base_graph(name) + "' graph the manifest "
+             "lacks; " + kFix);
+    }
   }
 }
 
@@ -280,6 +294,13 @@ Manifest parse_manifest(const std::string& text, const std::string& dir, bool ve
     }
   }
   return m;
+}
+
+std::string base_graph(const std::string& graph) {
+  const std::string suffix = kFinalSuffix;
+  const bool final = graph.size() > suffix.size() &&
+                     graph.compare(graph.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return final ? graph.substr(0, graph.size() - suffix.size()) : graph;
 }
 
 int frame_index(int frame, int train_frames, const std::string& policy) {

@@ -20,7 +20,12 @@ struct GraphSpec {
   std::string file;
   std::map<std::string, Shape> inputs;
   std::map<std::string, Shape> outputs;
+  int steps = 0;  // a final-steps graph "<denoiser>.final": the last `steps` steps run it
 };
+
+constexpr const char* kFinalSuffix = ".final";
+// The denoiser a final-steps graph "<denoiser>.final" stands in for; any other graph: itself.
+std::string base_graph(const std::string& graph);
 
 // SamplerTable.coefficients() and model_t of vidm_rt.schedule, already rounded to float32.
 struct SamplerTable {
@@ -49,6 +54,12 @@ struct Manifest {
   int closed_form = 0;  // > 0: the graphs are the closed-form test denoisers of that version
 
   bool has_content() const { return graphs.count("content") != 0; }
+  // How many of the last sampler steps of `denoiser` run its final-steps graph (INT8 engines
+  // run the last step on an FP32 plan; vidm_rt/manifest.py).
+  int final_steps(const std::string& denoiser) const {
+    auto it = graphs.find(denoiser + kFinalSuffix);
+    return it == graphs.end() ? 0 : it->second.steps;
+  }
   std::string path(const std::string& file) const { return dir + "/" + file; }
 };
 

@@ -82,7 +82,8 @@ Plan build_plan(const Manifest& m) {
     ops.push_back(zero);
     for (int i = 0; i < s; ++i) {
       const std::string cur = std::to_string(i % 2), nxt = std::to_string((i + 1) % 2);
-      Launch denoise{graph, {{"x_t", {"x." + cur}}, {"t", {"t", i}}}, {{"out", {"model_out"}}}};
+      const std::string name = i >= s - m.final_steps(graph) ? graph + kFinalSuffix : graph;
+      Launch denoise{name, {{"x_t", {"x." + cur}}, {"t", {"t", i}}}, {{"out", {"model_out"}}}};
       if (graph == "motion") {
         denoise.inputs["k"] = {"k"};
         denoise.inputs["flow"] = {"flow"};

@@ -62,5 +62,44 @@ int main(int argc, char** argv) {
     refused = true;
   }
   CHECK(refused);
+
+  // INT8 engines run the last step on a final-steps graph ("motion.final", vidm_rt/manifest.py).
+  auto finals = testdir::manifest();
+  finals["graphs"]["motion.final"] = finals["graphs"]["motion"];
+  finals["graphs"]["motion.final"]["file"] = "motion.final.onnx";
+  finals["graphs"]["motion.final"]["steps"] = 1;
+  finals["files"].push_back("motion.final.onnx");
+  testdir::write(base + "/finals", finals);
+  const vidm::Manifest fm = vidm::load_manifest(base + "/finals");
+  CHECK(fm.final_steps("motion") == 1 && fm.final_steps("content") == 0);
+  const vidm::Plan fp = vidm::build_plan(fm);
+  std::vector<std::string> denoisers;
+  for (const auto& op : fp.programs.at("motion")) {
+    if (op.kind != vidm::Op::kLaunch) continue;
+    const std::string& graph = fp.launches[op.launch].graph;
+    if (graph != "flow" && graph != "update") denoisers.push_back(graph);
+  }
+  CHECK((denoisers == std::vector<std::string>{"motion", "motion.final"}));
+  for (const auto& op : fp.programs.at("content")) {
+    if (op.kind == vidm::Op::kLaunch) CHECK(fp.launches[op.launch].graph != "content.final");
+  }
+  // Only a denoiser has final steps, and a final-steps graph says how many.
+  for (const char* bad : {"flow", "no-steps"}) {
+    auto m2 = finals;
+    if (std::string(bad) == "flow") {
+      m2["graphs"]["flow.final"] = m2["graphs"]["flow"];
+      m2["graphs"]["flow.final"]["steps"] = 1;
+    } else {
+      m2["graphs"]["motion.final"].erase("steps");
+    }
+    testdir::write(base + "/bad-final", m2);
+    bool failed = false;
+    try {
+      vidm::load_manifest(base + "/bad-final");
+    } catch (const vidm::Error& e) {
+      failed = e.status() == VIDM_RT_ERROR_MANIFEST;
+    }
+    CHECK_MSG(failed, bad);
+  }
   return check::report("plan");
 }

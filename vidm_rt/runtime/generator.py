@@ -30,7 +30,14 @@ from typing import Any
 
 import numpy as np
 
-from ..manifest import PRECISIONS, ManifestError, load_manifest, precision_files, require_kind
+from ..manifest import (
+    PRECISIONS,
+    ManifestError,
+    final_steps,
+    load_manifest,
+    precision_files,
+    require_kind,
+)
 from ..schedule import SamplerTable, frame_index
 from .frame import Backend, FrameProgram, NoiseAddress, frame_ops
 from .lifetime import Closing
@@ -120,6 +127,8 @@ class VideoGenerator(Closing):
         self._prepared: dict[Launch, Callable[[], None]] = {}
         self.backend = make_backend(backend, self.engine_dir, m, device, threads, self.table,
                                     self.options)
+        # The torch backend runs the checkpoint, not the graphs: it has no final-steps graphs.
+        self.final_steps = {} if backend == "torch" else final_steps(m, self.options.precision)
         try:
             self._bind(observer)
         except BaseException:
@@ -131,7 +140,7 @@ class VideoGenerator(Closing):
         docstring)."""
         denoisers = ("content", "motion") if self.has_content else ("motion",)
         self.plan = build_plan(self.batch, self.channels, self.height, self.width, self.table,
-                               denoisers)
+                               denoisers, self.final_steps)
         self.backend.allocate(self.plan.buffers)
         self.backend.write("coef", self.table.coefficients())
         t_rows = np.repeat(self.table.model_t.astype(np.float32)[:, None], self.batch, axis=1)

@@ -15,8 +15,10 @@ Buffers (B videos, C channels, H x W, S steps):
 
 A launch binds each graph input and output to a buffer or to one row of a table buffer (on a GPU
 a row is the table's device address plus i row sizes). A frame is: (flow), then per step
-(denoiser, update); its result is x.(S%2). `host` marks the buffers the host writes or reads
-(per frame or once): the only ones that need host staging, or mapped memory with --zero-copy.
+(denoiser, update); its result is x.(S%2). `final_steps[d] = K` makes the last K steps of
+denoiser d launch its final-steps graph "d.final" (same inputs and outputs; vidm_rt.manifest).
+`host` marks the buffers the host writes or reads (per frame or once): the only ones that need
+host staging, or mapped memory with --zero-copy.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..manifest import final_graph
 from ..schedule import COEFFICIENT_NAMES, SamplerTable
 
 Ref = tuple[str, int | None]  # (buffer name, table row or None)
@@ -71,9 +74,11 @@ class SchedulePlan:
 
 
 def build_plan(batch: int, channels: int, height: int, width: int,
-               table: SamplerTable, denoisers: tuple[str, ...]) -> SchedulePlan:
+               table: SamplerTable, denoisers: tuple[str, ...],
+               final_steps: dict[str, int] | None = None) -> SchedulePlan:
     img = (batch, channels, height, width)
     s = table.steps
+    final_steps = final_steps or {}
     result = f"x.{s % 2}"
     buffers = [
         BufferSpec("x.0", img, host=result == "x.0"), BufferSpec("x.1", img, host=result == "x.1"),
@@ -97,7 +102,8 @@ def build_plan(batch: int, channels: int, height: int, width: int,
             inputs: dict[str, Ref] = {"x_t": (f"x.{cur}", None), "t": ("t", i)}
             if graph == "motion":
                 inputs.update(k=("k", None), flow=("flow", None), x_first=("x_first", None))
-            denoise = Launch(graph, inputs, {"out": ("model_out", None)})
+            name = final_graph(graph) if i >= s - final_steps.get(graph, 0) else graph
+            denoise = Launch(name, inputs, {"out": ("model_out", None)})
             update = Launch(
                 "update",
                 {"x": (f"x.{cur}", None), "model_out": ("model_out", None), "coef": ("coef", i),

@@ -33,7 +33,7 @@ from vidm_rt.export.graph_regions import (
     residual_stream,
 )
 from vidm_rt.export.int8 import QuantOptions, node_groups
-from vidm_rt.manifest import ManifestError, load_manifest, sha256_file
+from vidm_rt.manifest import ManifestError, load_manifest, precision_files, sha256_file
 from vidm_rt.runtime import RuntimeOptions, VideoGenerator
 
 STEPS, VIDEOS, FRAMES = 3, 2, 4
@@ -152,7 +152,7 @@ def test_manifest_lists_every_graph_under_each_precision(calibrated) -> None:
     precisions = manifest["precisions"]
     assert set(precisions) == {"fp32", "fp16", "int8"}
     for per in precisions.values():
-        assert set(per) == set(manifest["graphs"])
+        assert {g for g in per if not g.endswith(".final")} == set(manifest["graphs"])
         assert {spec["file"] for spec in per.values()} <= set(manifest["files"])
     assert precisions["fp16"]["motion"]["file"] == "motion.fp16.onnx"
     assert precisions["int8"]["motion"]["file"] == "motion.int8.onnx"
@@ -219,6 +219,33 @@ def test_generate_in_every_precision_on_identical_noise(calibrated) -> None:
     assert psnr_per_frame(videos["fp16"], videos["fp32"])[0] >= 35
     assert psnr_per_frame(videos["int8"], videos["fp32"])[0] >= 20
     assert not np.array_equal(videos["int8"], videos["fp32"])
+
+
+def test_int8_runs_the_final_steps_on_the_fp32_graphs(calibrated, tmp_path) -> None:
+    engine, calib = calibrated
+    per = load_manifest(engine)["precisions"]["int8"]
+    assert per["motion.final"] == {"file": "motion.onnx", "steps": 1}  # the default layout
+    assert per["content.final"] == {"file": "content.onnx", "steps": 1}
+    gen = VideoGenerator(engine, options=RuntimeOptions(precision="int8"))
+    assert [d.graph for d, _ in gen.plan.steps["motion"]] == ["motion"] * (STEPS - 1) + [
+        "motion.final"]
+    assert sorted(gen.backend.sessions) == ["content", "content.final", "flow", "motion",
+                                            "motion.final", "update"]
+    assert precision_files(load_manifest(engine), "int8")["motion.final"] == "motion.onnx"
+    layouts = {}
+    for final in (0, 1, STEPS):
+        copy = tmp_path / f"final{final}"
+        shutil.copytree(engine, copy)
+        quantize_export(copy, calib, QuantOptions(fp32_final_steps=final))
+        with VideoGenerator(copy, options=RuntimeOptions(precision="int8")) as g:
+            layouts[final] = np.stack(list(g.generate(3, seed=2)), axis=1)
+    assert "motion.final" not in load_manifest(tmp_path / "final0")["precisions"]["int8"]
+    assert not np.array_equal(layouts[0], layouts[1])
+    # Every step on the FP32 graphs is the FP32 video, bit for bit.
+    fp32 = np.stack(list(VideoGenerator(engine).generate(3, seed=2)), axis=1)
+    np.testing.assert_array_equal(layouts[STEPS], fp32)
+    # The last step carries most of INT8's error into the video (docs/precision.md).
+    assert psnr_per_frame(layouts[1], fp32).min() > psnr_per_frame(layouts[0], fp32).min()
 
 
 def test_quantization_is_deterministic(calibrated, tmp_path) -> None:

@@ -18,7 +18,8 @@ from given first frames: video v starts from image v mod N (vidm_rt.video.first_
 
 Quantizing then writes <graph>.int8.onnx into the export directory for each denoiser and adds
 "int8" to the manifest's "precisions" (flow and update stay FP32: the flow runs once per frame,
-under 1% of a frame's time, and the update is the sampler's arithmetic).
+under 1% of a frame's time, and the update is the sampler's arithmetic), with each denoiser's
+last `QuantOptions.fp32_final_steps` steps on its FP32 graph ("<denoiser>.final").
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..atomic import atomic_write, holds
-from ..manifest import ManifestError, load_manifest, write_manifest
+from ..manifest import ManifestError, final_graph, load_manifest, write_manifest
 from .int8 import QuantOptions
 
 CALIBRATION_JSON = "calibration.json"
@@ -159,6 +160,10 @@ def quantize_export(export_dir: Path, calib_dir: Path, options: QuantOptions | N
         for file in files.values():
             (tmp / file).replace(export_dir / file)
         int8 = {g: {"file": files.get(g, spec["file"])} for g, spec in manifest["graphs"].items()}
+        if options.fp32_final_steps:
+            for graph in files:
+                int8[final_graph(graph)] = {"file": manifest["graphs"][graph]["file"],
+                                            "steps": options.fp32_final_steps}
         manifest["precisions"] = {**manifest.get("precisions", {}), "int8": int8}
         manifest["files"] = sorted(set(manifest["files"]) | set(files.values()))
         manifest["quantization"] = {"options": options.to_dict(), "kept_fp32_nodes": kept,

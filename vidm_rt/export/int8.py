@@ -59,6 +59,11 @@ class QuantOptions:
     # model, but without it ONNX Runtime's CPU EP cannot fuse QLinearConv and runs slower than
     # FP32 (0.87x on small; docs/precision.md).
     quantize_outputs: bool = True
+    # The last K sampler steps of each quantized denoiser run its FP32 graph. The last step's
+    # eps reaches the video scaled by sigma/alpha with nothing after it to correct it: INT8
+    # there leaves grain on the background, which raised FVD by 37 on the bundled model; FP32
+    # in the last of 20 steps brings it back within FP32's spread (docs/precision.md).
+    fp32_final_steps: int = 1
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -85,3 +85,23 @@ def test_spread() -> None:
     assert spread([5.0]).std == 0.0
     with pytest.raises(ValueError):
         spread([])
+
+
+def test_scatter_plot_puts_points_where_their_values_say(tmp_path) -> None:
+    """Quality against time: log-x scatter with error bars; a point further right is slower,
+    one higher up has the higher FVD."""
+    from PIL import Image
+
+    from vidm_rt.eval.plot import COLOURS, scatter_plot_png
+
+    path = scatter_plot_png(tmp_path / "q.png", {"a": [(1.0, 100.0, 5.0), (100.0, 200.0, 0.0)]},
+                            title="t", xlabel="s", ylabel="FVD", guides={"band": 150.0},
+                            labels={(1.0, 100.0): "5"})
+    img = np.asarray(Image.open(path).convert("RGB"))
+    assert img.shape == (480, 820, 3)
+    ys, xs = np.nonzero((img == COLOURS[0]).all(axis=2)[44:435, 60:670])  # inside the axes
+    assert xs.size
+    low_left = (xs < 100) & (ys > 250)   # (1 s, 100): left and low
+    high_right = (xs > 500) & (ys < 100)  # (100 s, 200): right and high
+    assert low_left.any() and high_right.any()
+    assert not list(tmp_path.glob(".*"))  # written through a temporary name

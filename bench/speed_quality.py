@@ -160,6 +160,7 @@ def main() -> None:
     ap.add_argument("--samplers", default="ancestral,ddim,dpmpp2m")
     ap.add_argument("--steps", default="50,20,10,5")
     ap.add_argument("--precisions", default="fp32,int8")
+    ap.add_argument("--skip", default="", help="Rows left out, as sampler:steps:precision,...")
     ap.add_argument("--seeds", default="0,1", help="Sample sets per row.")
     ap.add_argument("--reference-steps", type=int, default=100,
                     help="Steps of the reference loop's ancestral sampler.")
@@ -180,6 +181,8 @@ def main() -> None:
     ints = lambda text: [int(v) for v in text.split(",") if v]  # noqa: E731
     rows = [(s, n, p) for p in args.precisions.split(",") for s in args.samplers.split(",")
             for n in ints(args.steps)]
+    skip = {tuple(r.split(":")) for r in args.skip.split(",") if r}
+    rows = [r for r in rows if (r[0], str(r[1]), r[2]) not in skip]
     seeds, ref_seeds = ints(args.seeds), ints(args.reference_seeds)
     reference = ("ancestral", args.reference_steps, "fp32")
     real_set = moving_shapes_set(2048, args.frames, int(load_manifest(args.engine)["height"]),

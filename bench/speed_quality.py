@@ -102,7 +102,7 @@ class Sets:
         if fields is None:
             write_text(self.path, json.dumps({"partial": True, **sets}))
         else:
-            write_report(self.path, 1, {**fields, **sets})
+            write_report(self.path, fields.get("threads"), {**fields, **sets})
 
 
 def frame_times(frames: Any) -> list[float]:
@@ -228,7 +228,8 @@ def main() -> None:
         print(f"pick: {pick['sampler']} x {pick['steps']} {pick['precision']}: "
               f"{pick['speedup']:.1f}x the reference loop's whole video")
     manifest = load_manifest(args.engine)
-    sets.save({"engine": str(args.engine), "batch": manifest["batch"], "frames": args.frames,
+    sets.save({"engine": str(args.engine), "threads": args.threads, "batch": manifest["batch"],
+               "frames": args.frames,
                "videos": args.videos, "seeds": seeds, "reference_seeds": ref_seeds,
                "band": band, "rows": table, "confirmations": confirmations, "pick": pick,
                "int8_layout": manifest.get("quantization"), "seconds": time.perf_counter() - t0})

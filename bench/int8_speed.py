@@ -29,23 +29,16 @@ from vidm_rt.runtime import RuntimeOptions, VideoGenerator
 
 def small_export(work: Path) -> Path:
     """The small preset with perturbed random weights, exported and calibrated in `work`."""
-    import torch
-
     from vidm_rt.checkpoint import save_checkpoint
     from vidm_rt.config import preset
     from vidm_rt.export import ExportOptions, export_checkpoint
     from vidm_rt.export.calibrate import quantize_export, record_calibration
     from vidm_rt.models import ContentModel, MotionModel
+    from vidm_rt.testing.weights import perturbed
 
     cfg = preset("small")
-    models = []
-    for seed, cls in ((1, ContentModel), (2, MotionModel)):
-        model, gen = cls(cfg), torch.Generator().manual_seed(seed)
-        with torch.no_grad():
-            for p in model.parameters():
-                p.add_(0.02 * torch.randn(p.shape, generator=gen))
-        models.append(model.eval())
-    ckpt = save_checkpoint(work / "small.safetensors", cfg, *models)
+    ckpt = save_checkpoint(work / "small.safetensors", cfg, perturbed(ContentModel(cfg), 1),
+                           perturbed(MotionModel(cfg), 2))
     export, _ = export_checkpoint(ckpt, ExportOptions(name="small", out_dir=work,
                                                       sampler="dpmpp2m", steps=20))
     print("exported; calibrating", flush=True)

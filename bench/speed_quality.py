@@ -40,6 +40,7 @@ from vidm_rt.bench import write_report
 from vidm_rt.eval.features import ShippedFeatures
 from vidm_rt.eval.fvd import FeatureStats, frechet_distance, spread
 from vidm_rt.eval.plot import scatter_plot_png
+from vidm_rt.eval.shapes import REAL_CLIPS_SEED
 from vidm_rt.eval.videos import moving_shapes_set
 from vidm_rt.manifest import load_manifest
 from vidm_rt.schedule import SamplerTable, sampler_table
@@ -186,7 +187,7 @@ def main() -> None:
     seeds, ref_seeds = ints(args.seeds), ints(args.reference_seeds)
     reference = ("ancestral", args.reference_steps, "fp32")
     real_set = moving_shapes_set(2048, args.frames, int(load_manifest(args.engine)["height"]),
-                                 seed=12345)
+                                 seed=REAL_CLIPS_SEED)
     sets = Sets(args.json, args.resume, FeatureStats.of(ShippedFeatures().features(
         real_set.videos)))
     t0 = time.perf_counter()

@@ -5,15 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-
-def perturbed(model, seed: int = 0, scale: float = 0.02):
-    import torch
-
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(scale * torch.randn(p.shape, generator=gen))
-    return model.eval()
+from vidm_rt.testing.weights import perturbed
 
 
 @pytest.fixture(scope="session")

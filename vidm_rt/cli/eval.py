@@ -93,6 +93,7 @@ def eval_command(fakes: tuple[Path, ...], engine: Path | None, backend: str, pre
                called with rescale=False, resize=True, return_features=True.
     A set needs one video more than the extractor has features: 48 (shipped), 401 (i3d)."""
     from ..eval.report import fvd_report, generated_set, plot_fvd, set_stats
+    from ..eval.shapes import REAL_CLIPS_SEED
     from ..eval.videos import moving_shapes_set, read_video_set
 
     seed_list = _seeds(seeds)
@@ -134,8 +135,8 @@ def eval_command(fakes: tuple[Path, ...], engine: Path | None, backend: str, pre
             samples.append((s, set_stats(s, ex)))
     size = samples[0][0].videos.shape[2]
     length = min(s.frames for s, _ in samples)
-    real_set = (moving_shapes_set(real_videos, length, size, seed=12345) if real == REAL_SHAPES
-                else read_video_set(real, frames))
+    real_set = (moving_shapes_set(real_videos, length, size, seed=REAL_CLIPS_SEED)
+                if real == REAL_SHAPES else read_video_set(real, frames))
     with progress(len(real_set), "features of the real set", unit="video",
                   quiet=quiet) as advance:
         real_stats = set_stats(real_set, ex, advance)

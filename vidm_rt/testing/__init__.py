@@ -1,1 +1,2 @@
-"""Test helpers that ship with the package (no torch): closed-form engine directories."""
+"""Test helpers that ship with the package: closed-form engine directories (no torch) and
+perturbed random weights (weights.py, torch)."""

@@ -10,7 +10,7 @@ quarter of the steps, where eps is a small difference of large terms.
 
     fp16  candidates: every node an FP16 graph could round (all but the normalizations, softmax,
           the conditioning and the output convs); the node's inputs, weights and output rounded
-          as an FP16 engine rounds them (export/fp16_emulation.py).
+          as an FP16 engine rounds them (vidm_rt/precision.py).
     int8  candidates: the nodes the export's INT8 graph quantizes; the node reads its inputs
           through that graph's Q/DQ pairs (its activation scale and its INT8 weights), also
           each part alone (columns "activation" and "weights"). The graph's other Q/DQ pairs,

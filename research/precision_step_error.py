@@ -12,7 +12,7 @@ the median at the first, middle and last step. Rows:
                         ops in FP32 and skips their rounding: what `--fp16-as onnxruntime` runs);
                         this row and the next only where the export has an FP16 graph of that
                         denoiser (by default the motion model only)
-    fp16 engine         the same graph with every FP16 tensor rounded (export/fp16_emulation.py,
+    fp16 engine         the same graph with every FP16 tensor rounded (vidm_rt/precision.py,
                         what `vidm-rt quality` runs by default)
     fp16 engine, tail fp16          the export's FP16 nodes plus the last convs before the
                         output head that it keeps FP32 (fp16_fp32_tail): the graphs exported
@@ -45,7 +45,6 @@ from variants import cpu_session, fp16_variant, relative_eps_error
 from vidm_rt.bench import write_report
 from vidm_rt.export.calibrate import calibration_index, load_calibration
 from vidm_rt.export.fp16 import fp16_nodes
-from vidm_rt.export.fp16_emulation import emulate_fp16
 from vidm_rt.export.graph_regions import (
     FP16_OPS,
     NORM_OPS,
@@ -54,6 +53,7 @@ from vidm_rt.export.graph_regions import (
     residual_stream,
 )
 from vidm_rt.manifest import load_manifest, precision_files
+from vidm_rt.precision import emulate_fp16
 
 
 def fp16_variants(model: Any) -> dict[str, set[str]]:

@@ -27,9 +27,9 @@ def fp16_variant(model: Any, half_nodes: Collection[str] | None = None,
                  emulate: bool = True) -> bytes:
     """The FP32 onnx.ModelProto `model` converted by export/fp16.py (the nodes in `half_nodes` in
     FP16 instead of the export's choice), serialized; `emulate`: rounded as an FP16 engine
-    rounds (export/fp16_emulation.py), else as ONNX Runtime runs the FP16 graph."""
+    rounds (vidm_rt/precision.py), else as ONNX Runtime runs the FP16 graph."""
     from vidm_rt.export.fp16 import convert_to_fp16
-    from vidm_rt.export.fp16_emulation import emulate_fp16
+    from vidm_rt.precision import emulate_fp16
 
     fp16 = convert_to_fp16(model, half_nodes)
     return (emulate_fp16(fp16) if emulate else fp16).SerializeToString()

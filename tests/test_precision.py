@@ -24,7 +24,6 @@ from vidm_rt.eval.shapes import psnr_per_frame, psnr_per_video
 from vidm_rt.export import ExportError, ExportOptions, export_checkpoint
 from vidm_rt.export.calibrate import motion_frame, quantize_export
 from vidm_rt.export.fp16 import convert_to_fp16, fp16_nodes
-from vidm_rt.export.fp16_emulation import emulate_fp16
 from vidm_rt.export.graph_regions import (
     FP16_OPS,
     conditioning_nodes,
@@ -34,6 +33,7 @@ from vidm_rt.export.graph_regions import (
 )
 from vidm_rt.export.int8 import QuantOptions, node_groups
 from vidm_rt.manifest import ManifestError, load_manifest, precision_files, sha256_file
+from vidm_rt.precision import emulate_fp16
 from vidm_rt.runtime import RuntimeOptions, VideoGenerator
 
 STEPS, VIDEOS, FRAMES = 3, 2, 4

@@ -20,7 +20,7 @@ compared; the shapes check is left out, since the videos then continue the given
 FP16 is measured as an FP16 engine computes it (`fp16_as="engine"`): ONNX Runtime's CPU EP
 computes most FP16 ops in FP32 and skips their rounding, so its own run of an FP16 graph is
 closer to FP32 than TensorRT's FP16 engine would be. `fp16_as="onnxruntime"` measures that run
-instead (export/fp16_emulation.py, docs/precision.md).
+instead (vidm_rt/precision.py, docs/precision.md).
 """
 
 from __future__ import annotations

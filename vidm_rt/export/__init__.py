@@ -11,7 +11,7 @@
         manifest.json  config, shapes, sampler table, versions, sha256 of every file
 
 Every graph is checked against PyTorch on fresh random inputs through ONNX Runtime (an FP16
-graph against its FP32 graph, rounded as an FP16 engine rounds: export/fp16_emulation.py); if
+graph against its FP32 graph, rounded as an FP16 engine rounds: vidm_rt/precision.py); if
 an error exceeds its tolerance nothing is left behind (the export is built in a temporary
 folder and renamed into place only when every check passed).
 """
@@ -185,8 +185,8 @@ def _write_fp16(name: str, tmp: Path, check: Any, options: ExportOptions,
     FP16 conversion, the conversion rounded as an engine rounds, its session."""
     import onnx
 
+    from ..precision import emulate_fp16
     from .fp16 import convert_to_fp16, fp16_nodes
-    from .fp16_emulation import emulate_fp16
 
     say(f"writing {name}.fp16.onnx")
     fp32_graph = onnx.load(str(tmp / f"{name}.onnx"))

@@ -28,16 +28,17 @@ outputs stay FP32, so the runtime's buffers are FP32 whatever the precision.
 TensorRT runs it as a strongly typed network (on older 10.x, weakly typed with the FP32 layers
 pinned, vidm_rt/build.py). ONNX Runtime's CPU EP has no FP16 Conv: it runs those nodes in FP32
 and drops the Casts around them, so there the graph computes nearly FP32 (1e-7 from it on the
-bundled model); export/fp16_emulation.py rewrites it to round every FP16 tensor, as an FP16
+bundled model); vidm_rt/precision.py rewrites it to round every FP16 tensor, as an FP16
 engine does, for measuring FP16 quality on the CPU.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterator
 
 import numpy as np
 
+from ..precision import checked_model, weightless
 from .graph_regions import FP16_OPS, conditioning_nodes, output_convs, residual_stream
 
 # Ops whose output type is an attribute: never converted.
@@ -46,32 +47,6 @@ TYPED_SOURCE_OPS = frozenset({"Cast", "Constant", "ConstantOfShape"})
 DATA_INPUTS = {"Resize": (0,)}
 FP16_MAX = float(np.finfo(np.float16).max)
 FP32_TAIL_CONVS = 3
-# Initializers larger than this are left out of the copies that shape inference and the checker
-# make (weightless); smaller ones (shapes, axes, scales) keep their values, which inference reads.
-WEIGHTLESS_BYTES = 4096
-
-
-def weightless(model):
-    """A copy of `model` for shape inference and the checker, without the weights' bytes: each
-    initializer over WEIGHTLESS_BYTES becomes a graph input of its name, type and dims. Both
-    serialize the whole model (several copies of a large model's weights at once); this way
-    they copy only its graph."""
-    from onnx import ModelProto, helper
-
-    g = model.graph
-    inputs, kept = list(g.input), []
-    for init in g.initializer:
-        if len(init.raw_data) > WEIGHTLESS_BYTES:
-            inputs.append(helper.make_tensor_value_info(init.name, init.data_type, init.dims))
-        else:
-            kept.append(init)
-    out = ModelProto(ir_version=model.ir_version, opset_import=model.opset_import,
-                     producer_name=model.producer_name)
-    out.graph.CopyFrom(helper.make_graph(list(g.node), g.name, inputs, list(g.output), kept,
-                                         value_info=list(g.value_info)))
-    return out
-
-
 def _float_tensors(model) -> set[str]:
     """Names of every FLOAT tensor of the graph, from ONNX shape inference."""
     import onnx
@@ -163,28 +138,3 @@ def convert_to_fp16(model, half_nodes: Collection[str] | None = None):
 
     return checked_model(source, g.name, nodes, list(source.graph.input), list(g.output),
                          weights(), "vidm-rt fp16")
-
-
-def checked_model(source, name: str, nodes: list, inputs: list, outputs: list,
-                  initializers: Iterable, producer: str):
-    """An onnx.ModelProto of these nodes, inputs, outputs and initializers with the opsets and
-    IR version of the model `source`, shape-inferred and passed by the full ONNX checker
-    (raises if not). Each initializer is copied once, as `initializers` yields it."""
-    import onnx
-    from onnx import ModelProto
-
-    model = ModelProto(ir_version=source.ir_version, opset_import=source.opset_import,
-                       producer_name=producer)
-    g = model.graph
-    g.name = name
-    g.node.extend(nodes)
-    g.input.extend(inputs)
-    g.output.extend(outputs)
-    for init in initializers:
-        g.initializer.add().CopyFrom(init)
-    inferred = onnx.shape_inference.infer_shapes(weightless(model), strict_mode=True)
-    del model.graph.value_info[:]
-    model.graph.value_info.extend(inferred.graph.value_info)
-    onnx.checker.check_model(weightless(model), full_check=True)
-    return model
-

@@ -57,7 +57,7 @@ class RuntimeOptions:
         tensorrt: must match the precision the engine was built with; None = the engine's.
     cuda_graphs: capture each frame once and replay it (tensorrt, torch on CUDA).
     zero_copy: tensorrt: host-visible buffers in mapped host memory (Jetson's shared DRAM).
-    emulate_fp16: onnxruntime: run each graph rewritten by vidm_rt.export.fp16_emulation, every
+    emulate_fp16: onnxruntime: run each graph rewritten by vidm_rt.precision.emulate_fp16, every
         FP16 tensor rounded as an FP16 engine rounds it (the CPU EP skips most of that
         rounding); needs the onnx package. For measuring FP16 quality, not for speed.
     """

@@ -35,7 +35,7 @@ class OrtBackend(Closing):
     def __init__(self, engine_dir: Path, files: dict[str, str], device: str = "cpu",
                  threads: int | None = None, emulate_fp16: bool = False) -> None:
         """`files` maps each graph to its file in `engine_dir` (one precision's graphs);
-        `emulate_fp16` runs each through vidm_rt.export.fp16_emulation."""
+        `emulate_fp16` runs each through vidm_rt.precision.emulate_fp16."""
         try:
             import onnxruntime as ort
         except ImportError:
@@ -194,12 +194,12 @@ class OrtBackend(Closing):
 
 
 def _emulated_fp16(path: Path) -> bytes:
-    """The graph file `path` rewritten to round every FP16 tensor (export/fp16_emulation.py)."""
+    """The graph file `path` rewritten to round every FP16 tensor (vidm_rt/precision.py)."""
     try:
         import onnx
     except ImportError:
         raise ValueError("emulating an FP16 engine rewrites the graphs with the onnx package: "
                          "pip install onnx (or run the FP16 graphs as ONNX Runtime does)") from None
-    from ..export.fp16_emulation import emulate_fp16
+    from ..precision import emulate_fp16
 
     return emulate_fp16(onnx.load(str(path))).SerializeToString()

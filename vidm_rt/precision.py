@@ -1,9 +1,13 @@
-"""FP16 graphs as an FP16 engine computes them, for ONNX Runtime's CPU EP.
+"""FP16 graphs as an FP16 engine computes them, for ONNX Runtime's CPU EP (onnx only).
+
+Shared by the export stage, which checks its FP16 graphs this way, and by the runtime, which
+runs them this way on request (RuntimeOptions.emulate_fp16); both also use the ONNX model
+helpers below (`weightless`, `checked_model`).
 
 The CPU EP has no FP16 kernel for most ops (Conv, Add, Mul, Sigmoid, ...). It runs such a node
 in FP32 between inserted Casts, and then drops the Cast pairs it inserted, our own Casts into
 the FP16 region included where they meet one of its own. So most FP16 tensors of an FP16 graph
-are never rounded to FP16 there (in the graphs of export/fp16.py, whose FP16 nodes are
+are never rounded to FP16 there (in the graphs of vidm_rt/export/fp16.py, whose FP16 nodes are
 convolutions and products, none are; the earlier graphs had only the inputs of their FP16
 Reshape and Concat nodes rounded). Measured against FP32 that is an FP16 engine with its
 rounding left out (docs/precision.md).
@@ -20,10 +24,8 @@ on the side of more FP16 error.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
-
-from .fp16 import checked_model, weightless
 
 # Ops whose FP16 outputs are their inputs' values rearranged: nothing new to round.
 DATA_MOVEMENT_OPS = frozenset({"Reshape", "Concat", "Split", "Unsqueeze", "Squeeze", "Transpose",
@@ -83,3 +85,54 @@ def _rounding(src: str, dst: str, name: str) -> list[Any]:
     half = f"{dst}__half"
     return [helper.make_node("Cast", [src], [half], to=TensorProto.FLOAT16, name=f"{name}_to16"),
             helper.make_node("Cast", [half], [dst], to=TensorProto.FLOAT, name=f"{name}_to32")]
+
+
+# Initializers larger than this are left out of the copies that shape inference and the checker
+# make (weightless); smaller ones (shapes, axes, scales) keep their values, which inference reads.
+WEIGHTLESS_BYTES = 4096
+
+
+def weightless(model):
+    """A copy of `model` for shape inference and the checker, without the weights' bytes: each
+    initializer over WEIGHTLESS_BYTES becomes a graph input of its name, type and dims. Both
+    serialize the whole model (several copies of a large model's weights at once); this way
+    they copy only its graph."""
+    from onnx import ModelProto, helper
+
+    g = model.graph
+    inputs, kept = list(g.input), []
+    for init in g.initializer:
+        if len(init.raw_data) > WEIGHTLESS_BYTES:
+            inputs.append(helper.make_tensor_value_info(init.name, init.data_type, init.dims))
+        else:
+            kept.append(init)
+    out = ModelProto(ir_version=model.ir_version, opset_import=model.opset_import,
+                     producer_name=model.producer_name)
+    out.graph.CopyFrom(helper.make_graph(list(g.node), g.name, inputs, list(g.output), kept,
+                                         value_info=list(g.value_info)))
+    return out
+
+
+def checked_model(source, name: str, nodes: list, inputs: list, outputs: list,
+                  initializers: Iterable, producer: str):
+    """An onnx.ModelProto of these nodes, inputs, outputs and initializers with the opsets and
+    IR version of the model `source`, shape-inferred and passed by the full ONNX checker
+    (raises if not). Each initializer is copied once, as `initializers` yields it."""
+    import onnx
+    from onnx import ModelProto
+
+    model = ModelProto(ir_version=source.ir_version, opset_import=source.opset_import,
+                       producer_name=producer)
+    g = model.graph
+    g.name = name
+    g.node.extend(nodes)
+    g.input.extend(inputs)
+    g.output.extend(outputs)
+    for init in initializers:
+        g.initializer.add().CopyFrom(init)
+    inferred = onnx.shape_inference.infer_shapes(weightless(model), strict_mode=True)
+    del model.graph.value_info[:]
+    model.graph.value_info.extend(inferred.graph.value_info)
+    onnx.checker.check_model(weightless(model), full_check=True)
+    return model
+

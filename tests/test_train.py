@@ -47,10 +47,26 @@ def test_resume_equals_uninterrupted_run(tmp_path) -> None:
     assert all(e["loss"] > 0 for e in log)
 
 
-def test_resume_refuses_changed_options(tmp_path) -> None:
+# Every option that changes what the resumed steps compute, with a value other than _tc's:
+# resuming must refuse each one (steps, saving and logging options may change).
+MUST_NOT_CHANGE = {"preset": "small", "model": "motion", "data": "frames/", "batch": 3,
+                   "lr": 0.5, "weight_decay": 0.1, "grad_clip": 2.0, "ema": 0.5, "seed": 7}
+
+
+def test_resume_refuses_each_changed_fixed_option(tmp_path) -> None:
     train(_tc(tmp_path, steps=2, model="content"), progress=False)
     with pytest.raises(ValueError, match="--lr was 0.001"):
         train(_tc(tmp_path, model="content", lr=0.01), resume=True, progress=False)
+    # The other options are changed in the saved run instead (a different --data or --preset
+    # would fail earlier, opening the data or building the model): same comparison, same error.
+    state_file = tmp_path / "ckpt_0000002.state.pt"
+    saved = torch.load(state_file, weights_only=True)
+    for key, other in MUST_NOT_CHANGE.items():
+        state = {**saved, "train_config": {**saved["train_config"], key: other}}
+        torch.save(state, state_file)
+        flag = key.replace("_", "-")
+        with pytest.raises(ValueError, match=f"--{flag} was {other!r} in the run being resumed"):
+            train(_tc(tmp_path, model="content"), resume=True, progress=False)
     with pytest.raises(ValueError, match="nothing to resume"):
         train(_tc(tmp_path / "empty"), resume=True, progress=False)
 

@@ -216,9 +216,15 @@ def test_generate_in_every_precision_on_identical_noise(calibrated) -> None:
     for p in ("fp32", "fp16", "int8"):
         gen = VideoGenerator(engine, options=RuntimeOptions(precision=p))
         videos[p] = np.stack(list(gen.generate(3, seed=5)), axis=1)
-    assert psnr_per_frame(videos["fp16"], videos["fp32"])[0] >= 35
-    assert psnr_per_frame(videos["int8"], videos["fp32"])[0] >= 20
+    # Every frame, not only the content frame. Measured minimum over the frames: FP16 85.1 dB,
+    # INT8 42.7 dB; the bounds leave 15 and 7 dB for other CPUs and ONNX Runtime versions.
+    assert psnr_per_frame(videos["fp16"], videos["fp32"]).min() >= 70
+    assert psnr_per_frame(videos["int8"], videos["fp32"]).min() >= 35
     assert not np.array_equal(videos["int8"], videos["fp32"])
+    # The noise is what makes the videos agree: on other noise (seed 6) FP32 itself scores
+    # 3.3 dB against seed 5, far below either bound.
+    other = np.stack(list(VideoGenerator(engine).generate(3, seed=6)), axis=1)
+    assert psnr_per_frame(other, videos["fp32"]).max() < 15
 
 
 def test_int8_runs_the_final_steps_on_the_fp32_graphs(calibrated, tmp_path) -> None:
@@ -382,11 +388,14 @@ def test_cli_quality_report(calibrated, tmp_path) -> None:
     for p in ("fp16", "int8"):
         row = report["results"][p]
         assert len(row["psnr_per_frame"]) == len(row["diverged_videos"]) == 3
-        assert row["min_psnr"] > 10
+        # Measured min PSNR: FP16 80.5 dB, INT8 42.9 dB (two unrelated images score about 8);
+        # bounds 10 and 7 dB below.
+        floor = {"fp16": 70, "int8": 35}[p]
+        assert row["min_psnr"] == min(row["psnr_per_frame"]) >= floor
         assert row["diverged_videos"] == sorted(row["diverged_videos"])  # counts only grow
         forced = row["teacher_forced_psnr_per_frame"]
         assert len(forced) == 3 and forced[0] == row["psnr_per_frame"][0]  # same content frame
-        assert row["teacher_forced_min_psnr"] == min(forced) > 10
+        assert row["teacher_forced_min_psnr"] == min(forced) >= floor
     assert "diverged" in result.output and "tf min dB" in result.output
     assert "as an FP16 engine computes it" in result.output
     assert "passed" in report["results"]["int8"]["shapes"]
@@ -542,8 +551,11 @@ def test_motion_only_export_calibrates_and_compares_from_given_first_frames(tiny
         row = report["results"][p]
         assert row["shapes"] is None
         assert row["psnr_per_frame"][0] > 200  # the given images, identical in every precision
-        assert row["min_psnr"] == min(row["psnr_per_frame"][1:]) > 10
+        # Measured over frames 1-2: FP16 77.6 dB, INT8 41.4 dB; bounds 12 and 6 dB below.
+        floor = {"fp16": 65, "int8": 35}[p]
+        assert row["min_psnr"] == min(row["psnr_per_frame"][1:]) >= floor
         assert row["teacher_forced_min_psnr"] == min(row["teacher_forced_psnr_per_frame"][1:])
+        assert row["teacher_forced_min_psnr"] >= floor
 
 
 def test_calibrating_a_content_model_refuses_given_first_frames(exported, tmp_path) -> None:

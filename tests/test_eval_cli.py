@@ -53,10 +53,19 @@ def test_sets_from_files_against_shapes(tmp_path: Path) -> None:
     assert report["fvd"]["mean"] == pytest.approx((clean_fvd + noisy_fvd) / 2)
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
     assert f"{report['fvd']['mean']:.2f}" in result.output
-    # A real set from a file: the same numbers whichever way the real set arrives.
-    real = _stack(tmp_path / "real.npy", 3)
-    again = run("--fake", str(clean), "--real", str(real), "--quiet")
-    assert again.exit_code == 0, again.output
+    # The built-in real set written to a file gives the same numbers from --real FILE; another
+    # real set (other clips) gives other numbers.
+    from vidm_rt.eval.shapes import REAL_CLIPS_SEED
+
+    same = _stack(tmp_path / "real.npy", REAL_CLIPS_SEED)
+    other = _stack(tmp_path / "other.npy", 3)
+    for real, equal in ((same, True), (other, False)):
+        again = run("--fake", str(clean), "--fake", str(noisy), "--real", str(real),
+                    "--json", str(tmp_path / "again.json"), "--quiet")
+        assert again.exit_code == 0, again.output
+        rows = json.loads((tmp_path / "again.json").read_text())["sets"]
+        fvds = [r["fvd"] for r in rows]
+        assert (fvds == pytest.approx([clean_fvd, noisy_fvd], rel=1e-9)) is equal, fvds
 
 
 @pytest.mark.slow

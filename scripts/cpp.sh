@@ -58,7 +58,10 @@ python_arg=()
 if [ -x .venv/bin/python ]; then
   python_arg=(-DVIDM_RT_PYTHON="$PWD/.venv/bin/python")
 fi
+# The Python cross-checks are required here (CI): a Python without numpy/onnx/onnxruntime fails
+# the configuration rather than silently dropping python_crosscheck and sample_program.
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DVIDM_RT_MEMCHECK=$memcheck "${python_arg[@]}" \
+  -DVIDM_RT_REQUIRE_PYTHON_CHECKS=ON \
   >build.log 2>&1 \
   || { cat build.log >&2; echo "error: CMake configuration failed (log above)" >&2; exit 1; }
 cmake --build build --parallel "${CMAKE_BUILD_PARALLEL_LEVEL:-2}" >>build.log 2>&1 \

@@ -1,7 +1,12 @@
 """The GPU path's lifetimes and its device-resident loop, on the CPU: CudaBindingsMemory over a
 recording `cuda.bindings.runtime` (tests/fake_cuda_runtime.py), the TensorRT backend over the
 fake CUDA/TensorRT pair (tests/fake_gpu.py), and ONNX Runtime's CUDA path over a fake CUDA
-provider (tests/fake_ort_cuda.py)."""
+provider (tests/fake_ort_cuda.py).
+
+The fakes run the same ONNX Runtime graphs and the same numpy noise as the reference, so on
+the CPU these tests prove binding order, shapes and buffer lifetimes, not GPU numerics
+(TensorRT's FP16/INT8 kernels, the CUDA noise kernel): those are checked on a GPU by
+tests/test_gpu.py (`pytest -m gpu`, scripts/gpu_check.sh)."""
 
 from __future__ import annotations
 

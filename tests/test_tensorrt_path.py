@@ -1,6 +1,11 @@
 """The GPU path's shared core on the CPU: frame sequence, binding table, capture/replay, engine
 manifest checks, `vidm-rt build` and the TensorRT backend, against a fake CUDA/TensorRT pair
-(tests/fake_gpu.py) that executes the launches with numpy and ONNX Runtime."""
+(tests/fake_gpu.py) that executes the launches with numpy and ONNX Runtime.
+
+The fakes run the same ONNX Runtime graphs and the same numpy noise as the reference, so on
+the CPU these tests prove binding order, shapes and buffer lifetimes, not GPU numerics
+(TensorRT's FP16/INT8 kernels, the CUDA noise kernel): those are checked on a GPU by
+tests/test_gpu.py (`pytest -m gpu`, scripts/gpu_check.sh)."""
 
 from __future__ import annotations
 

@@ -3,12 +3,15 @@
 Every function returns cuda-python's (status, *values) tuple and is logged in `calls` as
 (name, handle) pairs. Device pointers, streams and graphs are fake integers (CudaBindingsMemory
 never dereferences them); host allocations are real numpy memory, since it views them. `fail`
-names functions that return an error status instead. There is deliberately no
+names functions that return an error status instead; like CUDA, a failed call also becomes the
+thread's last error (`error`), which cudaGetLastError returns and resets. The current device is
+per host thread (`device_of_this_thread`), set by cudaSetDevice. There is deliberately no
 cudaSetDeviceFlags: calling it would raise AttributeError.
 """
 
 from __future__ import annotations
 
+import threading
 import types
 from typing import Any
 
@@ -29,6 +32,11 @@ class FakeCudaRuntime(types.ModuleType):
         self.calls: list[tuple[str, int | None]] = []
         self.host: dict[int, np.ndarray] = {}
         self._next = 0x7000_0000
+        self.error = 0
+        self._thread = threading.local()
+
+    def device_of_this_thread(self) -> int:
+        return getattr(self._thread, "device", 0)
 
     def _handle(self) -> int:
         self._next += 0x1000
@@ -37,6 +45,7 @@ class FakeCudaRuntime(types.ModuleType):
     def _result(self, name: str, value: Any = None, handle: int | None = None) -> tuple:
         self.calls.append((name, handle))
         if name in self.fail:
+            self.error = ERROR
             return (ERROR, None) if value is not None else (ERROR,)
         return (0, value) if value is not None else (0,)
 
@@ -47,7 +56,13 @@ class FakeCudaRuntime(types.ModuleType):
         return [h for n, h in self.calls if n == name]
 
     def cudaSetDevice(self, device: int) -> tuple:
-        return self._result("cudaSetDevice")
+        self._thread.device = device
+        return self._result("cudaSetDevice", handle=device)
+
+    def cudaGetLastError(self) -> tuple:
+        error, self.error = self.error, 0
+        self.calls.append(("cudaGetLastError", error))
+        return (error,)
 
     def cudaGetDeviceProperties(self, device: int) -> tuple:
         return self._result("cudaGetDeviceProperties",
@@ -93,6 +108,7 @@ class FakeCudaRuntime(types.ModuleType):
         graph = self._handle()
         if "cudaStreamEndCapture" in self.fail:
             self.calls.append(("cudaStreamEndCapture", stream))
+            self.error = ERROR
             return (ERROR, None)
         return self._result("cudaStreamEndCapture", graph, graph)
 
@@ -117,3 +133,18 @@ class FakeCudaRuntime(types.ModuleType):
 
     def cudaStreamDestroy(self, stream: int) -> tuple:
         return self._result("cudaStreamDestroy", handle=stream)
+
+
+def install(monkeypatch: Any, **kwargs: Any) -> FakeCudaRuntime:
+    """A FakeCudaRuntime(**kwargs) installed as cuda.bindings.runtime."""
+    import sys
+
+    rt = FakeCudaRuntime(**kwargs)
+    bindings = types.ModuleType("cuda.bindings")
+    bindings.runtime = rt
+    cuda = types.ModuleType("cuda")
+    cuda.bindings = bindings
+    for name, module in (("cuda", cuda), ("cuda.bindings", bindings),
+                         ("cuda.bindings.runtime", rt)):
+        monkeypatch.setitem(sys.modules, name, module)
+    return rt

@@ -5,6 +5,10 @@ options; its IO bindings take device pointers only (bind_input / bind_output wit
 pointer, as the CUDA path must bind), and run_with_iobinding enqueues the run on the stream
 given as user_compute_stream, reading and writing the FakeCuda memory when the stream runs it.
 It also checks that the run options ask ONNX Runtime not to wait for the GPU.
+
+`cuda_loads=False` models an install whose CUDA provider library cannot load (a CUDA major the
+machine lacks): get_available_providers() still lists CUDA, as the real one does, and the
+session falls back to the CPU provider, which get_providers() shows.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ class FakeBinding:
     bind_ortvalue_output = bind_ortvalue_input
 
 
-def make_onnxruntime(cuda: FakeCuda) -> types.ModuleType:
+def make_onnxruntime(cuda: FakeCuda, cuda_loads: bool = True) -> types.ModuleType:
     import onnxruntime as real
 
     ort = types.ModuleType("onnxruntime")
@@ -52,9 +56,14 @@ def make_onnxruntime(cuda: FakeCuda) -> types.ModuleType:
                      providers: list[Any] | None = None) -> None:
             (name, self.options), = providers
             assert name == "CUDAExecutionProvider"
+            self.providers = [name, "CPUExecutionProvider"] if cuda_loads else [
+                "CPUExecutionProvider"]
             self.session = real.InferenceSession(source, sess_options=sess_options,
                                                  providers=["CPUExecutionProvider"])
             ort.sessions.append(self)
+
+        def get_providers(self) -> list[str]:
+            return list(self.providers)
 
         def io_binding(self) -> FakeBinding:
             return FakeBinding()

@@ -11,52 +11,37 @@ tests/test_gpu.py (`pytest -m gpu`, scripts/gpu_check.sh)."""
 from __future__ import annotations
 
 import sys
-import types
 import warnings
 
 import numpy as np
 import pytest
 
-from tests.fake_cuda_runtime import FakeCudaRuntime
-from tests.fake_gpu import FakeContext, FakeCuda, make_tensorrt
+from tests import fake_cuda_runtime, fake_tensorrt
+from tests.fake_gpu import FakeCuda
 from tests.fake_ort_cuda import make_onnxruntime
-from tests.test_tensorrt_path import build, export_dir, video  # noqa: F401 (export_dir: fixture)
+from tests.fake_tensorrt import FakeContext
 from vidm_rt.runtime import RuntimeOptions, VideoGenerator, cuda_memory
+from vidm_rt.testing.exports import build_tiny as build
+from vidm_rt.testing.exports import video
 
 LAUNCHES = {"execute_async_v3", "noise_kernel", "memset", "memcpy_dtod", "graph_launch"}
 
 
 @pytest.fixture
 def runtime(monkeypatch):
-    """A FakeCudaRuntime installed as cuda.bindings.runtime."""
-    def install(**kwargs) -> FakeCudaRuntime:
-        rt = FakeCudaRuntime(**kwargs)
-        bindings = types.ModuleType("cuda.bindings")
-        bindings.runtime = rt
-        cuda = types.ModuleType("cuda")
-        cuda.bindings = bindings
-        for name, module in (("cuda", cuda), ("cuda.bindings", bindings),
-                             ("cuda.bindings.runtime", rt)):
-            monkeypatch.setitem(sys.modules, name, module)
-        return rt
-
-    return install
-
-
-def install_fakes(monkeypatch, cuda: FakeCuda) -> None:
-    monkeypatch.setitem(sys.modules, "tensorrt", make_tensorrt(cuda))
-    monkeypatch.setattr(cuda_memory, "open_device", lambda index=0: cuda)
+    """Installs a FakeCudaRuntime as cuda.bindings.runtime."""
+    return lambda **kwargs: fake_cuda_runtime.install(monkeypatch, **kwargs)
 
 
 @pytest.fixture
-def engines(export_dir, tmp_path, monkeypatch):  # noqa: F811
-    install_fakes(monkeypatch, FakeCuda())
+def engines(export_dir, tmp_path, monkeypatch):
+    fake_tensorrt.install(monkeypatch, FakeCuda())
     return build(export_dir, tmp_path, precision="fp32")
 
 
 def gpu(engines, monkeypatch, cuda: FakeCuda | None = None, **options) -> tuple:
     cuda = cuda or FakeCuda()
-    install_fakes(monkeypatch, cuda)
+    fake_tensorrt.install(monkeypatch, cuda)
     gen = VideoGenerator(engines, backend="tensorrt", device="cuda",
                          options=RuntimeOptions(**options))
     return gen, cuda
@@ -129,8 +114,8 @@ def test_failed_capture_ends_it_and_keeps_no_graph(runtime, fail) -> None:
 
 def test_generator_close_frees_everything_once(engines, monkeypatch) -> None:
     gen, cuda = gpu(engines, monkeypatch)
-    contexts = list(gen.backend.contexts.values())
     video(gen)
+    contexts = list(gen.backend.contexts.values())
     assert cuda.graphs  # captured graphs to release
     gen.close()
     gen.close()
@@ -178,9 +163,20 @@ def test_failed_construction_frees_what_it_made(engines, monkeypatch) -> None:
 # ---- TensorRT backend: memory and the loop ---------------------------------------------------
 
 
-def test_one_activation_buffer_of_the_largest_need(engines, monkeypatch) -> None:
+def test_one_context_per_binding_set_on_one_activation_buffer(engines, monkeypatch) -> None:
+    """Every launch of a frame has its own context, addressed once (a captured graph is tied to
+    its contexts' state), and all of them run on one buffer of the largest need."""
     gen, cuda = gpu(engines, monkeypatch)
+    video(gen)
     backend = gen.backend
+    steps = gen.table.steps
+    per_graph = {g: sum(1 for graph, _ in backend.contexts if graph == g) for g in backend.engines}
+    # content and motion: one per step (x ping-pong, t row); update: one per step, shared by
+    # both denoisers (the same buffers); flow: one.
+    assert per_graph == {"content": steps, "motion": steps, "update": steps, "flow": 1}
+    for (graph, table), context in backend.contexts.items():
+        assert context.addressed == len(table) == len(backend.io[graph])
+        assert context.addresses == dict(table)
     needs = {g: e.device_memory_size_v2 for g, e in backend.engines.items()}
     assert len(set(needs.values())) > 1  # the fake engines need different sizes
     memory = {c.device_memory for c in backend.contexts.values()}
@@ -217,7 +213,7 @@ def test_one_stream_one_sync_per_frame_no_host_copies(engines, monkeypatch, opti
             assert cuda.calls.count("host_alloc_mapped") == sum(s.host for s in gen.plan.buffers)
 
 
-def test_failed_capture_falls_back_to_eager_with_one_warning(export_dir, engines,  # noqa: F811
+def test_failed_capture_falls_back_to_eager_with_one_warning(export_dir, engines,
                                                               monkeypatch) -> None:
     reference = video(VideoGenerator(export_dir))
     gen, cuda = gpu(engines, monkeypatch, FakeCuda(capture_fails=True))
@@ -236,7 +232,7 @@ def test_failed_capture_falls_back_to_eager_with_one_warning(export_dir, engines
 # ---- ONNX Runtime on CUDA -------------------------------------------------------------------
 
 
-def test_onnxruntime_cuda_stays_on_the_device(export_dir, monkeypatch) -> None:  # noqa: F811
+def test_onnxruntime_cuda_stays_on_the_device(export_dir, monkeypatch) -> None:
     """Device noise and device copies on the one stream every session computes on, device
     pointers bound once, one wait per frame, and the same frames as on the CPU."""
     reference = video(VideoGenerator(export_dir))
@@ -265,7 +261,7 @@ def test_onnxruntime_cuda_stays_on_the_device(export_dir, monkeypatch) -> None: 
 # ---- the GPU check on a machine with torch alone -------------------------------------------
 
 
-def test_torch_only_directory_runs_the_torch_backend(export_dir, tiny_models,  # noqa: F811
+def test_torch_only_directory_runs_the_torch_backend(export_dir, tiny_models,
                                                      tmp_path) -> None:
     from vidm_rt.checkpoint import Checkpoint
     from vidm_rt.export.torch_only import write_torch_only

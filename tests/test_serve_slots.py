@@ -27,6 +27,9 @@ class FakeGenerator:
         self.fail_at = fail_at
         self.gate: threading.Semaphore | None = None
 
+    def make_current(self) -> None:
+        """The scheduler's worker calls it (CUDA's device is per thread); nothing to do here."""
+
     def write(self, name: str, value: np.ndarray) -> None:
         self.buffers[name] = np.array(value)
 

@@ -43,6 +43,7 @@ class CudaMemory(Protocol):
     device_name: str
     compute_capability: str   # "8.7"
 
+    def make_current(self) -> None: ...
     def malloc(self, nbytes: int) -> int: ...
     def host_alloc(self, nbytes: int, mapped: bool) -> HostBuffer: ...
     def create_stream(self) -> int: ...
@@ -71,12 +72,17 @@ class CudaBindingsMemory(Closing):
         self._host: list[int] = []
         self._streams: dict[int, Any] = {}
         self._graphs: list[tuple[Any, Any]] = []
-        # cudaSetDevice makes `device` current for this thread only (not process-wide state).
-        cuda_call(runtime.cudaSetDevice(device), f"cudaSetDevice({device})")
+        self.device = device
+        self.make_current()
         props = cuda_call(runtime.cudaGetDeviceProperties(device), "cudaGetDeviceProperties")
         name = props.name
         self.device_name = (name.decode() if isinstance(name, bytes) else str(name)).strip("\0 ")
         self.compute_capability = f"{props.major}.{props.minor}"
+
+    def make_current(self) -> None:
+        """cudaSetDevice: the current device is per host thread (not process-wide state), so
+        every thread that launches on this device calls this first."""
+        cuda_call(self._rt.cudaSetDevice(self.device), f"cudaSetDevice({self.device})")
 
     def malloc(self, nbytes: int) -> int:
         ptr = int(cuda_call(self._rt.cudaMalloc(nbytes), f"cudaMalloc({nbytes})"))
@@ -132,15 +138,27 @@ class CudaBindingsMemory(Closing):
             status, graph = rt.cudaStreamEndCapture(stream)
             if status_code(status) == 0 and graph is not None:
                 rt.cudaGraphDestroy(graph)
+            self._clear_error()
             raise
-        graph = cuda_call(rt.cudaStreamEndCapture(stream), "cudaStreamEndCapture")
+        try:
+            graph = cuda_call(rt.cudaStreamEndCapture(stream), "cudaStreamEndCapture")
+        except RuntimeError:
+            self._clear_error()
+            raise
         try:
             exec_graph = cuda_call(rt.cudaGraphInstantiate(graph, 0), "cudaGraphInstantiate")
         except RuntimeError:
             rt.cudaGraphDestroy(graph)
+            self._clear_error()
             raise
         self._graphs.append((graph, exec_graph))
         return exec_graph
+
+    def _clear_error(self) -> None:
+        # A failed capture leaves its error as the thread's last error, which the next
+        # runtime call that checks it (TensorRT's, ONNX Runtime's, the eager fallback's) would
+        # report as its own failure: read it, which resets it.
+        self._rt.cudaGetLastError()
 
     def launch_graph(self, graph: Any, stream: int) -> None:
         cuda_call(self._rt.cudaGraphLaunch(graph, stream), "cudaGraphLaunch")
@@ -173,7 +191,6 @@ class CudaBindingsMemory(Closing):
             rt.cudaFreeHost(ptr)
         for stream in streams.values():
             rt.cudaStreamDestroy(stream)
-
 
 
 def open_device(device: int = 0) -> CudaMemory:

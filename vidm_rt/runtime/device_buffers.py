@@ -5,6 +5,8 @@ buffer is one device allocation; `host` buffers (plan.py) also get a pinned stag
 with zero-copy live in mapped host memory and need no copy. Only those are host-visible: the
 per-step buffers (x, x0, model_out, noise, flow) never leave the device.
 
+Every buffer starts zero-filled (see __init__).
+
 Host synchronisation: a read waits for the stream (that is when a frame is handed to the
 caller); a write waits only when the host memory it overwrites may still be in use by the GPU:
 its own staging buffer still uploading, or, with zero-copy, any work enqueued since the last
@@ -56,6 +58,13 @@ class DeviceBuffers:
         self.layout = DeviceLayout(specs, addresses)
         self.busy = False                # work enqueued since the last synchronisation
         self._uploading: set[str] = set()  # staging buffers an enqueued copy still reads
+        # cudaMalloc and cudaHostAlloc promise nothing about the contents (freed memory comes
+        # back with its old bytes), and some buffers are read before anything writes them: the
+        # update reads `noise` on every step, scaled by 0 on the steps without noise (DDIM,
+        # DPM-Solver++ and every last step), and 0 * NaN is NaN. Zero everything once.
+        for name in addresses:
+            cuda.memset_async(addresses[name], device_nbytes(self.layout.specs[name]), stream)
+        self.synchronize()
 
     def _host(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         if name not in self.host:

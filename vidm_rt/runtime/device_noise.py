@@ -12,8 +12,9 @@ The kernel file (shared with the C API, the one CUDA source of the noise) define
 in device memory, so a captured CUDA graph reads the current frames and seeds at replay time: one
 capture serves every frame and every seed, and each row may serve another request.
 It is compiled at run time with cuda-python's NVRTC bindings (`cuda.bindings.nvrtc`) to a cubin
-for the current GPU, with --fmad=false (no contracted multiply-adds: vidm_rt.noise's porting
-rules), and launched with the driver API on the caller's stream (TensorRT's, or torch's).
+for the current GPU (PTX for the driver to finish where NVRTC is older than the GPU), with
+--fmad=false (no contracted multiply-adds: vidm_rt.noise's porting rules), and launched with the
+driver API on the caller's stream (TensorRT's, or torch's).
 """
 
 from __future__ import annotations
@@ -48,32 +49,55 @@ def cuda_call(result: tuple, what: str) -> Any:
     return values[0] if len(values) == 1 else tuple(values)
 
 
-def nvrtc_options(major: int, minor: int) -> list[bytes]:
-    return [f"--gpu-architecture=sm_{major}{minor}".encode(), *(o.encode() for o in NVRTC_OPTIONS),
+def nvrtc_target(major: int, minor: int, supported: list[int]) -> str:
+    """The --gpu-architecture for a GPU of compute capability major.minor, given the
+    architectures this NVRTC knows (nvrtcGetSupportedArchs): its own `sm_XY` (a cubin) when
+    NVRTC knows it, else PTX for the newest `compute_XY` NVRTC knows below it, which the driver
+    compiles for the GPU when loading it (an NVRTC older than the GPU, e.g. 12.6 on a newer GPU)."""
+    cc = major * 10 + minor
+    if cc in supported:
+        return f"sm_{cc}"
+    older = [arch for arch in supported if arch < cc]
+    if not older:
+        raise RuntimeError(f"this NVRTC compiles for {supported} only, not for compute "
+                           f"capability {major}.{minor}: install an NVRTC of your CUDA version")
+    return f"compute_{max(older)}"
+
+
+def nvrtc_options(target: str) -> list[bytes]:
+    return [f"--gpu-architecture={target}".encode(), *(o.encode() for o in NVRTC_OPTIONS),
             f"--include-path={KERNEL_DIR}".encode()]
 
 
-def compile_cubin(major: int, minor: int) -> bytes:
-    """noise_kernel.cu -> a cubin for compute capability major.minor (NVRTC)."""
+def compile_kernel(major: int, minor: int) -> bytes:
+    """noise_kernel.cu -> a cubin for compute capability major.minor, or PTX (NUL-terminated)
+    where this NVRTC is older than the GPU (`nvrtc_target`); cuModuleLoadData takes either."""
     from cuda.bindings import nvrtc
 
     if not KERNEL_FILE.is_file():
         raise ValueError(f"{KERNEL_FILE} is missing from this installation: reinstall vidm-rt")
+    target = nvrtc_target(major, minor,
+                          list(cuda_call(nvrtc.nvrtcGetSupportedArchs(), "nvrtcGetSupportedArchs")))
     source, name = KERNEL_FILE.read_bytes(), KERNEL_FILE.name.encode()
     program = cuda_call(nvrtc.nvrtcCreateProgram(source, name, 0, [], []), "nvrtcCreateProgram")
     try:
-        options = nvrtc_options(major, minor)
+        options = nvrtc_options(target)
         status, = nvrtc.nvrtcCompileProgram(program, len(options), options)
         if status_code(status) != 0:
             size = cuda_call(nvrtc.nvrtcGetProgramLogSize(program), "nvrtcGetProgramLogSize")
             log = b" " * size
             cuda_call(nvrtc.nvrtcGetProgramLog(program, log), "nvrtcGetProgramLog")
-            raise RuntimeError(f"NVRTC could not compile {KERNEL_FILE.name}: "
+            raise RuntimeError(f"NVRTC could not compile {KERNEL_FILE.name} for {target}: "
                                f"{log.decode(errors='replace').strip()}")
-        size = cuda_call(nvrtc.nvrtcGetCUBINSize(program), "nvrtcGetCUBINSize")
-        cubin = b" " * size
-        cuda_call(nvrtc.nvrtcGetCUBIN(program, cubin), "nvrtcGetCUBIN")
-        return cubin
+        if target.startswith("sm_"):
+            size = cuda_call(nvrtc.nvrtcGetCUBINSize(program), "nvrtcGetCUBINSize")
+            image = b" " * size
+            cuda_call(nvrtc.nvrtcGetCUBIN(program, image), "nvrtcGetCUBIN")
+        else:
+            size = cuda_call(nvrtc.nvrtcGetPTXSize(program), "nvrtcGetPTXSize")
+            image = b" " * size
+            cuda_call(nvrtc.nvrtcGetPTX(program, image), "nvrtcGetPTX")
+        return image
     finally:
         nvrtc.nvrtcDestroyProgram(program)
 
@@ -94,8 +118,8 @@ class NoiseKernel:
         self._driver = driver
         cuda_call(runtime.cudaFree(0), "cudaFree(0)")  # makes the primary context current
         props = cuda_call(runtime.cudaGetDeviceProperties(device), "cudaGetDeviceProperties")
-        cubin = compile_cubin(props.major, props.minor)
-        image = np.frombuffer(cubin, np.uint8)  # the loader takes the image's address
+        # The loader takes the image's address.
+        image = np.frombuffer(compile_kernel(props.major, props.minor), np.uint8)
         self._module = cuda_call(driver.cuModuleLoadData(image.ctypes.data), "cuModuleLoadData")
         self._function = cuda_call(driver.cuModuleGetFunction(self._module, KERNEL_NAME),
                                 "cuModuleGetFunction")

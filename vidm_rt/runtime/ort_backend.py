@@ -27,6 +27,9 @@ import numpy as np
 from .lifetime import Closing
 from .plan import BufferSpec, Launch
 
+ORT_NO_CUDA = ("onnxruntime cannot run on CUDA here: pip install 'vidm-rt[gpu]' (CUDA 12) or "
+               "'vidm-rt[gpu-cu13]' (CUDA 13), or use --device cpu")
+
 
 class OrtBackend(Closing):
     name = "onnxruntime"
@@ -63,8 +66,14 @@ class OrtBackend(Closing):
             for graph, file in files.items():
                 source = (_emulated_fp16(engine_dir / file) if emulate_fp16
                           else str(engine_dir / file))
-                self.sessions[graph] = ort.InferenceSession(source, sess_options=opts,
-                                                            providers=providers)
+                session = ort.InferenceSession(source, sess_options=opts, providers=providers)
+                self.sessions[graph] = session
+                # get_available_providers() lists CUDA whenever the package was built with it;
+                # a session whose CUDA library cannot load (a CUDA major the install lacks)
+                # falls back to the CPU silently, and would read device pointers as host memory.
+                if self.cuda is not None and "CUDAExecutionProvider" not in session.get_providers():
+                    raise ValueError(f"{ORT_NO_CUDA} (its CUDA provider did not load for {file}: "
+                                     "see docs/gpu.md for the install of your CUDA version)")
         except BaseException:
             self.close()
             raise
@@ -79,8 +88,7 @@ class OrtBackend(Closing):
         from . import cuda_memory
 
         if "CUDAExecutionProvider" not in self._ort.get_available_providers():
-            raise ValueError("onnxruntime has no CUDA execution provider here: "
-                             "pip install onnxruntime-gpu, or use --device cpu")
+            raise ValueError(ORT_NO_CUDA)
         self.cuda = cuda_memory.open_device(self._device_id())
         try:
             self.stream = self.cuda.create_stream()
@@ -91,6 +99,10 @@ class OrtBackend(Closing):
         self.run_options.add_run_config_entry("disable_synchronize_execution_providers", "1")
         return [("CUDAExecutionProvider", {"device_id": str(self._device_id()),
                                            "user_compute_stream": str(self.stream)})]
+
+    def make_current(self) -> None:
+        if self.cuda is not None:
+            self.cuda.make_current()
 
     def allocate(self, specs: list[BufferSpec]) -> None:
         self._specs = {spec.name: spec for spec in specs}
@@ -190,7 +202,6 @@ class OrtBackend(Closing):
         self.__dict__.get("arrays", {}).clear()
         if cuda is not None:
             cuda.close()
-
 
 
 def _emulated_fp16(path: Path) -> bytes:

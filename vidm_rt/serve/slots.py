@@ -180,6 +180,9 @@ class SlotScheduler:
 
     def _boundary(self, busy: list[tuple[int, _Slot]]) -> None:
         """Advance every busy slot by one frame."""
+        # The worker thread is not the one that built the generator, and CUDA's current
+        # device is per thread: without this a cuda:1 generator would launch on device 0.
+        self.gen.make_current()
         stats = self.stats
         stats.boundaries += 1
         stats.shared += len(busy) >= 2

@@ -94,16 +94,36 @@ void TensorRTEngine::share_activation_memory() {
   cuda_check(cudaMalloc(&memory, static_cast<std::size_t>(activation_bytes_)),
              "cudaMalloc (activation memory)");
   activations_.reset(memory);
-  for (const auto& [graph, engine] : engines_) {
+}
+
+// One context per launch of the plan, addressed once here: a captured CUDA graph is tied to
+// the state of the contexts it was captured with (a context may keep its tensor addresses in
+// memory it owns, read again at replay), so no context is re-addressed between enqueues, and a
+// frame's capture holds one enqueue of each of its launches' contexts. They all run on the one
+// activation buffer: the launches are serialised on the one stream, so no two run at once.
+void TensorRTEngine::bind_contexts(const Plan& plan) {
+  contexts_.clear();
+  for (const Launch& launch : plan.launches) {
     std::unique_ptr<nvinfer1::IExecutionContext> context(
-        engine->createExecutionContext(nvinfer1::ExecutionContextAllocationStrategy::kUSER_MANAGED));
-    if (!context) throw Error(VIDM_RT_ERROR_ENGINE, "TensorRT: no execution context for " + graph);
+        engines_.at(launch.graph)->createExecutionContext(
+            nvinfer1::ExecutionContextAllocationStrategy::kUSER_MANAGED));
+    if (!context) {
+      throw Error(VIDM_RT_ERROR_ENGINE, "TensorRT: no execution context for " + launch.graph);
+    }
 #ifdef VIDM_RT_TRT_DEVICE_MEMORY_V2
-    context->setDeviceMemoryV2(memory, activation_bytes_);
+    context->setDeviceMemoryV2(activations_.get(), activation_bytes_);
 #else
-    context->setDeviceMemory(memory);
+    context->setDeviceMemory(activations_.get());
 #endif
-    contexts_[graph] = std::move(context);
+    for (const auto* side : {&launch.inputs, &launch.outputs}) {
+      for (const auto& [tensor, ref] : *side) {
+        if (!context->setTensorAddress(tensor.c_str(), address(ref))) {
+          throw Error(VIDM_RT_ERROR_ENGINE, "TensorRT: cannot bind " + launch.graph + "." +
+                                                tensor + ": " + logger_.last_error);
+        }
+      }
+    }
+    contexts_.push_back(std::move(context));
   }
 }
 
@@ -213,6 +233,7 @@ void TensorRTEngine::load(const Plan& plan) {
   cuda_check(cudaMalloc(&base, 4 * sizeof(unsigned int) * plan.batch), "cudaMalloc");
   noise_base_.reset(base);
   for (const Launch& launch : plan.launches) check_bindings(launch);
+  bind_contexts(plan);
   cuda_check(cudaStreamSynchronize(stream_.get()), "cudaStreamSynchronize");
 }
 
@@ -251,21 +272,10 @@ void TensorRTEngine::execute(const std::vector<Op>& ops) {
   for (const Op& op : ops) {
     switch (op.kind) {
       case Op::kLaunch: {
-        const Launch& launch = plan_->launches[static_cast<std::size_t>(op.launch)];
-        nvinfer1::IExecutionContext& context = *contexts_.at(launch.graph);
-        // One context per graph, re-addressed before each enqueue: addresses are read when the
-        // work is enqueued (and baked into a captured graph), so steps can share the context.
-        // The contexts share one activation buffer: safe, since every launch is enqueued on the
-        // one stream, so no two of them run at once.
-        for (const auto* side : {&launch.inputs, &launch.outputs}) {
-          for (const auto& [tensor, ref] : *side) {
-            if (!context.setTensorAddress(tensor.c_str(), address(ref))) {
-              throw Error(VIDM_RT_ERROR_ENGINE, "TensorRT: cannot bind " + launch.graph + "." +
-                                                    tensor + ": " + logger_.last_error);
-            }
-          }
-        }
-        if (!context.enqueueV3(stream)) {
+        const auto index = static_cast<std::size_t>(op.launch);
+        const Launch& launch = plan_->launches[index];
+        // Addressed once, in bind_contexts.
+        if (!contexts_.at(index)->enqueueV3(stream)) {
           throw Error(VIDM_RT_ERROR_ENGINE,
                       "TensorRT: " + launch.graph + " failed to run: " + logger_.last_error);
         }

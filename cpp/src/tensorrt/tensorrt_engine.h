@@ -1,5 +1,6 @@
-// The TensorRT engine: one deserialised plan and one execution context per graph, all contexts
-// sharing one activation buffer (the launches run one at a time on one stream), every plan buffer
+// The TensorRT engine: one deserialised plan per graph and one execution context per launch of
+// the schedule, addressed once (never re-addressed under a captured graph), all contexts sharing
+// one activation buffer (the launches run one at a time on one stream), every plan buffer
 // allocated once on the device, and each frame program captured once as a CUDA graph and replayed
 // for every frame and every seed (the noise kernel reads the seed from device memory).
 // VIDM_RT_ZERO_COPY (Jetson's shared DRAM) maps the host-staged buffers only (BufferSpec::host:
@@ -67,6 +68,7 @@ class TensorRTEngine final : public Engine {
   void check_target(const Manifest& m) const;
   void check_bindings(const Launch& launch) const;
   void share_activation_memory();
+  void bind_contexts(const Plan& plan);
 
   Manifest manifest_;
   bool zero_copy_;
@@ -82,7 +84,7 @@ class TensorRTEngine final : public Engine {
   std::map<std::string, std::unique_ptr<nvinfer1::ICudaEngine>> engines_;
   cuda::DeviceMemory activations_;  // one buffer of the largest size, set on every context
   std::int64_t activation_bytes_ = 0;
-  std::map<std::string, std::unique_ptr<nvinfer1::IExecutionContext>> contexts_;
+  std::vector<std::unique_ptr<nvinfer1::IExecutionContext>> contexts_;  // per Plan::launches
   std::map<std::string, Program> programs_;
 };
 

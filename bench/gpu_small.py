@@ -79,7 +79,7 @@ def gpu_rows(export: Path, full: bool, root: Path, device: str, common: dict) ->
         from vidm_rt.build import BuildOptions, build_engines
         from vidm_rt.manifest import load_manifest
 
-        precision = "fp16" if "fp16" in load_manifest(export).get("precisions", {}) else "fp32"
+        precision = "fp16" if "fp16" in (load_manifest(export).precisions or {}) else "fp32"
         engines = build_engines(export, BuildOptions(
             precision=precision, out=root / "engines" / f"small-{precision}"), progress=print)
         rows += run_bench(export, ["tensorrt"], reference_steps=0,

@@ -78,7 +78,7 @@ def main() -> None:
         for gen in gens.values():
             gen.close()
     ms = {kind: {p: statistics.median(v) for p, v in per.items()} for kind, per in times.items()}
-    name = manifest["config"]["name"]
+    name = manifest.config.name
     print(f"\n| {name}, {args.threads} thread(s) | FP32 ms | INT8 ms | INT8 vs FP32 |")
     print("|---|---|---|---|")
     for kind in ("step", "frame"):
@@ -86,8 +86,8 @@ def main() -> None:
               f"{ms[kind]['fp32'] / ms[kind]['int8']:.2f}x |")
     write_report(args.json, args.threads, {
         "preset": name, "engine": str(args.engine or "small (temporary)"),
-        "batch": manifest["batch"], "sampler": manifest["sampler"]["sampler"],
-        "steps": manifest["sampler"]["steps"], "int8_final_steps": final_steps(manifest, "int8"),
+        "batch": manifest.batch, "sampler": manifest.sampler.sampler,
+        "steps": manifest.sampler.steps, "int8_final_steps": final_steps(manifest, "int8"),
         "ms": ms, "speedup": {k: ms[k]["fp32"] / ms[k]["int8"] for k in ms}})
 
 

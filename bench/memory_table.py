@@ -26,10 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from vidm_rt.manifest import load_manifest
+from vidm_rt.manifest import Manifest, load_manifest
 from vidm_rt.runtime.bindings import device_nbytes
 from vidm_rt.runtime.plan import build_plan
-from vidm_rt.schedule import SamplerTable
 
 MB = 2**20
 
@@ -69,23 +68,22 @@ def graph_memory(path: Path) -> dict[str, float]:
             "act_peak_mb": peak / MB}
 
 
-def video_buffers_mb(manifest: dict[str, Any]) -> float:
+def video_buffers_mb(manifest: Manifest) -> float:
     """The schedule's device buffers plus the pinned staging of the host-visible ones."""
-    denoisers = ("content", "motion") if "content" in manifest["graphs"] else ("motion",)
-    plan = build_plan(int(manifest["batch"]), int(manifest["config"].get("image_channels", 3)),
-                      int(manifest["height"]), int(manifest["width"]),
-                      SamplerTable.from_dict(manifest["sampler"]), denoisers)
+    denoisers = ("content", "motion") if manifest.has_content else ("motion",)
+    plan = build_plan(manifest.batch, manifest.config.image_channels, manifest.height,
+                      manifest.width, manifest.sampler, denoisers)
     return sum(device_nbytes(s) * (2 if s.host else 1) for s in plan.buffers) / MB
 
 
 def export_rows(directory: Path) -> list[dict[str, Any]]:
     manifest = load_manifest(directory, verify_hashes=False)
     rows = []
-    for precision, files in manifest.get("precisions", {"fp32": manifest["graphs"]}).items():
-        graphs = {g: graph_memory(directory / spec["file"]) for g, spec in files.items()}
+    for precision, files in (manifest.precisions or {"fp32": manifest.graphs}).items():
+        graphs = {g: graph_memory(directory / spec.file) for g, spec in files.items()}
         rows.append({
-            "export": directory.name, "preset": manifest["config"]["name"],
-            "size": f"{manifest['height']}x{manifest['width']}", "batch": manifest["batch"],
+            "export": directory.name, "preset": manifest.config.name,
+            "size": f"{manifest.height}x{manifest.width}", "batch": manifest.batch,
             "precision": precision, "graphs": graphs,
             "weights_mb": sum(g["weights_mb"] for g in graphs.values()),
             "activations_peak_mb": max(g["act_peak_mb"] for g in graphs.values()),

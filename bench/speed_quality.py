@@ -49,7 +49,7 @@ Row = tuple[str, int, str]  # sampler, steps, precision
 
 
 def _table(engine: Path, sampler: str, steps: int) -> SamplerTable:
-    clip = SamplerTable.from_dict(load_manifest(engine)["sampler"]).clip_x0
+    clip = load_manifest(engine).sampler.clip_x0
     return sampler_table(sampler, steps, clip_x0=clip)
 
 
@@ -186,7 +186,7 @@ def main() -> None:
     rows = [r for r in rows if (r[0], str(r[1]), r[2]) not in skip]
     seeds, ref_seeds = ints(args.seeds), ints(args.reference_seeds)
     reference = ("ancestral", args.reference_steps, "fp32")
-    real_set = moving_shapes_set(2048, args.frames, int(load_manifest(args.engine)["height"]),
+    real_set = moving_shapes_set(2048, args.frames, load_manifest(args.engine).height,
                                  seed=REAL_CLIPS_SEED)
     sets = Sets(args.json, args.resume, FeatureStats.of(ShippedFeatures().features(
         real_set.videos)))
@@ -229,11 +229,12 @@ def main() -> None:
         print(f"pick: {pick['sampler']} x {pick['steps']} {pick['precision']}: "
               f"{pick['speedup']:.1f}x the reference loop's whole video")
     manifest = load_manifest(args.engine)
-    sets.save({"engine": str(args.engine), "threads": args.threads, "batch": manifest["batch"],
+    sets.save({"engine": str(args.engine), "threads": args.threads, "batch": manifest.batch,
                "frames": args.frames,
                "videos": args.videos, "seeds": seeds, "reference_seeds": ref_seeds,
                "band": band, "rows": table, "confirmations": confirmations, "pick": pick,
-               "int8_layout": manifest.get("quantization"), "seconds": time.perf_counter() - t0})
+               "int8_layout": manifest.to_dict().get("quantization"),
+               "seconds": time.perf_counter() - t0})
     series: dict[str, list[tuple[float, float, float]]] = {}
     for t in table:
         name = "reference loop" if t.get("reference_loop") else f"{t['sampler']} {t['precision']}"
@@ -242,7 +243,7 @@ def main() -> None:
     labels = {(t["video_ms"] / 1000, t["fvd"]["mean"]): str(t["steps"]) for t in table}
     png = scatter_plot_png(args.json.with_suffix(".png"), series,
                            title=f"FVD (shipped extractor) against whole-video time, batch "
-                                 f"{manifest['batch']} x {args.frames} frames; labels: steps",
+                                 f"{manifest.batch} x {args.frames} frames; labels: steps",
                            xlabel="whole video, s (log)", ylabel="FVD",
                            guides={"reference band": band}, labels=labels)
     print(f"wrote {png}")

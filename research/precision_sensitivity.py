@@ -180,7 +180,7 @@ def int8_per_step_group(engine: Path, calib: Path, graph: str, groups: int,
     from vidm_rt.export.int8 import QuantOptions, quantize_graph
 
     manifest = load_manifest(engine)
-    steps = manifest["sampler"]["steps"]
+    steps = manifest.sampler.steps
     samples = load_calibration(calib, graph)
     sample_steps = calibration_index(calib, graph)["step"]
     bounds = [round(j * steps / groups) for j in range(groups + 1)]
@@ -190,7 +190,7 @@ def int8_per_step_group(engine: Path, calib: Path, graph: str, groups: int,
             work = Path(tmp) / str(j)
             work.mkdir()
             chosen = [x for x, s in zip(samples, sample_steps, strict=True) if lo <= s < hi]
-            quantize_graph(engine / manifest["graphs"][graph]["file"], work / "int8.onnx",
+            quantize_graph(engine / manifest.graphs[graph].file, work / "int8.onnx",
                            chosen, QuantOptions(), work)
             by_step += [cpu_session(str(work / "int8.onnx"), threads)] * (hi - lo)
     return by_step
@@ -230,13 +230,13 @@ def row_setup(row: str, engine: Path, calib: Path, threads: int | None, fp16_as:
         raise SystemExit(f"{row}: int8xN rows run their own per-step schedule (no @ or #)")
     kind, arg = change.split(":")
     manifest = load_manifest(engine)
-    graphs = [g for g in ("content", "motion", "flow") if g in manifest["graphs"]]
+    graphs = [g for g in ("content", "motion", "flow") if g in manifest.graphs]
     targets = graphs if arg == "all" else arg.split("+")
     precision = ("int8" if kind == "acts8" or kind.startswith("int8keep")
                  else "fp16" if kind.startswith("fp16keep") else kind)
     if precision in ("fp16", "int8"):
         same = precision_files(manifest, precision, engine)
-        fp32 = [g for g in targets if same[g] == manifest["graphs"][g]["file"]]
+        fp32 = [g for g in targets if same[g] == manifest.graphs[g].file]
         if arg == "all":
             targets = [g for g in targets if g not in fp32]
         elif fp32:
@@ -248,7 +248,7 @@ def row_setup(row: str, engine: Path, calib: Path, threads: int | None, fp16_as:
         change_sessions(gen)
         if steps_changed is None and frames_changed is None:
             return
-        steps = manifest["sampler"]["steps"]
+        steps = manifest.sampler.steps
         sessions = gen.backend.sessions
         for g in ("content", "motion"):
             if g in sessions and sessions[g] is not fp32_sessions[g]:

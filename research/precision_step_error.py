@@ -102,10 +102,10 @@ def main() -> None:
         fp32_graph = onnx.load(fp32_path)
         for name, half in fp16_variants(fp32_graph).items():
             rows[name] = (fp16_variant(fp32_graph, half), True)
-        int8 = manifest.get("precisions", {}).get("int8", {}).get(graph)
+        int8 = (manifest.precisions or {}).get("int8", {}).get(graph)
         if int8:
-            rows["int8 onnxruntime"] = (str(args.engine / int8["file"]), True)
-            rows["int8 op by op"] = (str(args.engine / int8["file"]), False)
+            rows["int8 onnxruntime"] = (str(args.engine / int8.file), True)
+            rows["int8 op by op"] = (str(args.engine / int8.file), False)
         shown = sorted({int(steps.min()), int(np.median(steps)), int(steps.max())})
         for name, (source, optimize) in rows.items():
             err = relative_eps_error(cpu_session(source, args.threads, optimize), feeds,

@@ -116,7 +116,7 @@ def test_generate_with_the_bundled_model(tmp_path, monkeypatch) -> None:
     from vidm_rt.manifest import load_manifest
 
     assert engines[0].name.endswith(f"-r{EXPORT_REVISION}")
-    assert load_manifest(engines[0])["export_revision"] == EXPORT_REVISION
+    assert load_manifest(engines[0]).export_revision == EXPORT_REVISION
     # The second run reuses the exported engine.
     result = run("generate", "--frames", "2", "--out", str(out))
     assert result.exit_code == 0 and "exporting" not in result.output

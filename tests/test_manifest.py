@@ -21,6 +21,7 @@ from vidm_rt.checkpoint import load_checkpoint
 from vidm_rt.cli.common import BUNDLED_MODEL
 from vidm_rt.export.torch_only import write_torch_only
 from vidm_rt.manifest import ManifestError, load_manifest, write_manifest
+from vidm_rt.schedule import sampler_table
 
 MiB = 1 << 20
 
@@ -54,7 +55,7 @@ def _flip_byte(path: Path, offset: int) -> None:
 def test_the_valid_directory_loads(valid_dir) -> None:
     m = load_manifest(valid_dir)
     digest = hashlib.sha256((valid_dir / "model.safetensors").read_bytes()).hexdigest()
-    assert m["files"] == {"model.safetensors": digest}
+    assert m.files == {"model.safetensors": digest}
 
 
 def _pop(key: str) -> Callable[[dict], None]:
@@ -132,12 +133,15 @@ def test_write_then_load_round_trips_and_any_flipped_byte_is_caught(tmp_path_fac
     names = [f"f{i}.bin" for i in range(len(sizes))]
     for name, size in zip(names, sizes, strict=True):
         (directory / name).write_bytes(bytes(range(256)) * (size // 256) + b"x" * (size % 256))
-    fields = {"config": {"name": "t"}, "batch": 1, "height": 8, "width": 8, "sampler": {},
-              "graphs": {}, "kind": "onnx"}
+    table = sampler_table("ddim", 3)
+    fields = {"config": {"name": "t", "train_frames": 8}, "batch": 1, "height": 8, "width": 8,
+              "sampler": table.to_dict(), "graphs": {}, "kind": "onnx"}
     write_manifest(directory, {**fields, "files": names})
     loaded = load_manifest(directory)
-    assert {k: loaded[k] for k in fields} == fields
-    assert loaded["files"] == {n: hashlib.sha256((directory / n).read_bytes()).hexdigest()
+    assert (loaded.config.name, loaded.config.train_frames, loaded.batch, loaded.height,
+            loaded.width, loaded.graphs, loaded.kind) == ("t", 8, 1, 8, 8, {}, "onnx")
+    assert loaded.sampler.to_dict() == fields["sampler"]
+    assert loaded.files == {n: hashlib.sha256((directory / n).read_bytes()).hexdigest()
                                for n in names}
     nonempty = [n for n, s in zip(names, sizes, strict=True) if s > 0]
     if nonempty:
@@ -146,3 +150,50 @@ def test_write_then_load_round_trips_and_any_flipped_byte_is_caught(tmp_path_fac
         _flip_byte(directory / name, offset)
         with pytest.raises(ManifestError, match=f"{name} does not match its sha256"):
             load_manifest(directory)
+
+
+# ---- the typed Manifest: fields checked once at load, unknown fields kept -------------------
+
+
+@pytest.mark.parametrize("edit, key, problem", [
+    (lambda m: m.update(batch="2"), "batch", "must be an integer, not a string"),
+    (lambda m: m["config"].update(train_frames=8.5), "config.train_frames", "must be an integer"),
+    (lambda m: m["graphs"].update(motion={"file": 3}), "graphs.motion.file", "must be a string"),
+    (lambda m: m.update(precisions={"fp16": {"motion": {}}}), "precisions.fp16.motion.file",
+     "missing"),
+    (lambda m: m.update(kind="tensorrt"), "tensorrt", "missing"),
+])
+def test_a_field_of_the_wrong_type_is_named_at_load(copy, edit, key, problem) -> None:
+    _edit(copy, edit)
+    with pytest.raises(ManifestError) as err:
+        load_manifest(copy)
+    message = str(err.value)
+    assert message.startswith(f"{copy / 'manifest.json'}: ") and repr(key) in message
+    assert problem in message
+
+
+def test_fields_this_version_does_not_know_survive_a_rewrite(copy) -> None:
+    _edit(copy, lambda m: (m.update(later_field={"a": [1, 2]}),
+                           m["config"].update(later_knob=0.5)))
+    write_manifest(copy, load_manifest(copy))
+    raw = json.loads((copy / "manifest.json").read_text())
+    assert raw["later_field"] == {"a": [1, 2]} and raw["config"]["later_knob"] == 0.5
+    assert load_manifest(copy).extra["later_field"] == {"a": [1, 2]}
+
+
+def test_optional_fields_of_older_exports_take_their_defaults(copy) -> None:
+    _edit(copy, lambda m: [m.pop(k, None) for k in ("frames", "frame_index", "kind", "name",
+                                                    "torch_only", "fp16_weights", "versions")])
+    m = load_manifest(copy)
+    assert (m.kind, m.frame_index, m.fp16_weights, m.precisions) == ("onnx", "clamp", False, None)
+    assert m.default_frames == m.config.train_frames
+
+
+def test_the_c_parser_reads_the_same_format_version() -> None:
+    import re
+
+    from vidm_rt.manifest import FORMAT_VERSION
+
+    header = Path(__file__).resolve().parents[1] / "cpp" / "src" / "manifest.h"
+    found = re.search(r"kManifestFormatVersion = (\d+);", header.read_text())
+    assert found and int(found.group(1)) == FORMAT_VERSION

@@ -32,7 +32,13 @@ from vidm_rt.export.graph_regions import (
     residual_stream,
 )
 from vidm_rt.export.int8 import QuantOptions, node_groups
-from vidm_rt.manifest import ManifestError, load_manifest, precision_files, sha256_file
+from vidm_rt.manifest import (
+    GraphFile,
+    ManifestError,
+    load_manifest,
+    precision_files,
+    sha256_file,
+)
 from vidm_rt.precision import emulate_fp16
 from vidm_rt.runtime import RuntimeOptions, VideoGenerator
 
@@ -100,7 +106,7 @@ def test_fp16_graph_runs_convs_and_products_in_fp16_outside_the_stream(exported)
     # The last three convs that the other rules leave FP16 stay FP32 (ExportOptions default).
     untailed = fp16_nodes(fp32_model, fp32_tail=0)
     assert untailed - half == set([n for n in convs if n in untailed][-3:])
-    assert load_manifest(exported)["fp16_fp32_tail"] == 3
+    assert load_manifest(exported).fp16_fp32_tail == 3
     # FP32: the output conv, the conditioning (PGN) and the residual stream, whose convs are the
     # input convs and the 1x1 skip convs reading the decoder's concatenations.
     (last,) = output_convs(fp32_model)
@@ -132,7 +138,7 @@ def test_fp16_weights_export_puts_the_fp16_weights_in_every_graph(tiny_models, t
                                        "--fp16-graphs", "content,motion"])
     assert result.exit_code == 0, result.output
     path = tmp_path / "w16"
-    assert load_manifest(path)["fp16_weights"] is True
+    assert load_manifest(path).fp16_weights is True
     for graph in ("content", "motion"):  # the flow has no FP16 graph
         fp32 = {i.name: numpy_helper.to_array(i)
                 for i in onnx.load(str(path / f"{graph}.onnx")).graph.initializer}
@@ -149,15 +155,15 @@ def test_fp16_weights_export_puts_the_fp16_weights_in_every_graph(tiny_models, t
 
 def test_manifest_lists_every_graph_under_each_precision(calibrated) -> None:
     manifest = load_manifest(calibrated[0])
-    precisions = manifest["precisions"]
+    precisions = manifest.precisions
     assert set(precisions) == {"fp32", "fp16", "int8"}
     for per in precisions.values():
-        assert {g for g in per if not g.endswith(".final")} == set(manifest["graphs"])
-        assert {spec["file"] for spec in per.values()} <= set(manifest["files"])
-    assert precisions["fp16"]["motion"]["file"] == "motion.fp16.onnx"
-    assert precisions["int8"]["motion"]["file"] == "motion.int8.onnx"
-    assert precisions["int8"]["flow"]["file"] == "flow.onnx"  # kept FP32
-    assert precisions["int8"]["update"]["file"] == "update.onnx"
+        assert {g for g in per if not g.endswith(".final")} == set(manifest.graphs)
+        assert {spec.file for spec in per.values()} <= set(manifest.files)
+    assert precisions["fp16"]["motion"].file == "motion.fp16.onnx"
+    assert precisions["int8"]["motion"].file == "motion.int8.onnx"
+    assert precisions["int8"]["flow"].file == "flow.onnx"  # kept FP32
+    assert precisions["int8"]["update"].file == "update.onnx"
 
 
 def test_calibration_has_the_expected_count_per_step(calibrated) -> None:
@@ -229,9 +235,9 @@ def test_generate_in_every_precision_on_identical_noise(calibrated) -> None:
 
 def test_int8_runs_the_final_steps_on_the_fp32_graphs(calibrated, tmp_path) -> None:
     engine, calib = calibrated
-    per = load_manifest(engine)["precisions"]["int8"]
-    assert per["motion.final"] == {"file": "motion.onnx", "steps": 1}  # the default layout
-    assert per["content.final"] == {"file": "content.onnx", "steps": 1}
+    per = load_manifest(engine).precisions["int8"]
+    assert per["motion.final"] == GraphFile("motion.onnx", steps=1)  # the default layout
+    assert per["content.final"] == GraphFile("content.onnx", steps=1)
     gen = VideoGenerator(engine, options=RuntimeOptions(precision="int8"))
     assert [d.graph for d, _ in gen.plan.steps["motion"]] == ["motion"] * (STEPS - 1) + [
         "motion.final"]
@@ -245,7 +251,7 @@ def test_int8_runs_the_final_steps_on_the_fp32_graphs(calibrated, tmp_path) -> N
         quantize_export(copy, calib, QuantOptions(fp32_final_steps=final))
         with VideoGenerator(copy, options=RuntimeOptions(precision="int8")) as g:
             layouts[final] = np.stack(list(g.generate(3, seed=2)), axis=1)
-    assert "motion.final" not in load_manifest(tmp_path / "final0")["precisions"]["int8"]
+    assert "motion.final" not in load_manifest(tmp_path / "final0").precisions["int8"]
     assert not np.array_equal(layouts[0], layouts[1])
     # Every step on the FP32 graphs is the FP32 video, bit for bit.
     fp32 = np.stack(list(VideoGenerator(engine).generate(3, seed=2)), axis=1)
@@ -516,7 +522,7 @@ def test_motion_only_export_calibrates_and_compares_from_given_first_frames(tiny
     runner, calib = CliRunner(), tmp_path / "calibration"
     result = runner.invoke(main, ["calibrate", str(engine), "--videos", "2", "--out", str(calib)])
     assert result.exit_code == 2 and "--first-frames" in result.output, result.output
-    assert not calib.exists() and "int8" not in load_manifest(engine)["precisions"]
+    assert not calib.exists() and "int8" not in load_manifest(engine).precisions
 
     result = runner.invoke(main, ["calibrate", str(engine), "--videos", "2", "--out", str(calib),
                                   "--first-frames", str(tmp_path / "firsts.npy")])
@@ -529,8 +535,8 @@ def test_motion_only_export_calibrates_and_compares_from_given_first_frames(tiny
         # run r records videos 2r, 2r + 1, which start from images (2r, 2r + 1) mod 3
         for x_first, run in zip(data["x_first"], data["run"], strict=True):
             np.testing.assert_array_equal(x_first, firsts[[2 * run % 3, (2 * run + 1) % 3]])
-    int8 = load_manifest(engine)["precisions"]["int8"]
-    assert int8["motion"]["file"] == "motion.int8.onnx" and "content" not in int8
+    int8 = load_manifest(engine).precisions["int8"]
+    assert int8["motion"].file == "motion.int8.onnx" and "content" not in int8
 
     # generate takes the same images: video b of the batch starts from image b
     result = runner.invoke(main, ["generate", "--engine", str(engine), "--precision", "int8",
@@ -576,7 +582,7 @@ def test_fp16_graphs_picks_the_denoisers_that_run_in_fp16(tiny_models, tmp_path)
     assert result.exit_code == 0, result.output
     path = tmp_path / "m16"
     assert not (path / "content.fp16.onnx").exists() and (path / "motion.fp16.onnx").exists()
-    fp16 = {g: f["file"] for g, f in load_manifest(path)["precisions"]["fp16"].items()}
+    fp16 = {g: f.file for g, f in load_manifest(path).precisions["fp16"].items()}
     assert fp16 == {"content": "content.onnx", "flow": "flow.onnx", "motion": "motion.fp16.onnx",
                     "update": "update.onnx"}
     # The content frame is FP32's bit for bit; the motion frames are not.

@@ -41,17 +41,17 @@ def exported(tmp_path_factory, tiny_models):
 def test_export_writes_a_verified_manifest(exported) -> None:
     path, errors = exported
     manifest = load_manifest(path)
-    assert set(manifest["graphs"]) == {"content", "flow", "motion", "update"}
-    assert set(manifest["files"]) == {"content.onnx", "flow.onnx", "motion.onnx", "update.onnx",
+    assert set(manifest.graphs) == {"content", "flow", "motion", "update"}
+    assert set(manifest.files) == {"content.onnx", "flow.onnx", "motion.onnx", "update.onnx",
                                       "motion.fp16.onnx", "model.safetensors"}
     # By default only the motion model runs FP16; the content model (once per video), the flow
     # and the sampler update run FP32 under --precision fp16.
-    assert {g: f["file"] for g, f in manifest["precisions"]["fp16"].items()} == {
+    assert {g: f.file for g, f in manifest.precisions["fp16"].items()} == {
         "content": "content.onnx", "flow": "flow.onnx", "motion": "motion.fp16.onnx",
         "update": "update.onnx"}
-    assert manifest["graphs"]["motion"]["inputs"]["flow"]["shape"] == [1, 2, 32, 32]
-    assert manifest["versions"]["onnx_opset"] == 18
-    assert manifest["fp16_weights"] is False
+    assert manifest.graphs["motion"].inputs["flow"].shape == (1, 2, 32, 32)
+    assert manifest.versions["onnx_opset"] == 18
+    assert manifest.fp16_weights is False
     assert all(err < 1e-4 for name, err in errors.items() if "." not in name), errors
     assert all(err < 1e-2 for name, err in errors.items() if name.endswith(".fp16")), errors
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no temp leftovers
@@ -215,7 +215,7 @@ def test_batch_of_two_motion_only_export(tiny_models, tmp_path) -> None:
     ckpt = save_checkpoint(tmp_path / "m.safetensors", cfg, motion=motion)
     path, _ = export_checkpoint(
         ckpt, ExportOptions(name="b2", out_dir=tmp_path, batch=2, sampler="ddim", steps=3))
-    assert "content" not in load_manifest(path)["graphs"]
+    assert "content" not in load_manifest(path).graphs
     first = np.random.default_rng(1).uniform(-1, 1, (2, 3, 32, 32)).astype(np.float32)
     gen = VideoGenerator(path)
     video = np.stack(list(gen.generate(5, seed=9, first_frame=first, first_video=4)), axis=1)

@@ -1,11 +1,6 @@
 """The GPU path's shared core on the CPU: frame sequence, binding table, capture/replay, engine
 manifest checks, `vidm-rt build` and the TensorRT backend, against a fake CUDA/TensorRT pair
-(tests/fake_gpu.py) that executes the launches with numpy and ONNX Runtime.
-
-The fakes run the same ONNX Runtime graphs and the same numpy noise as the reference, so on
-the CPU these tests prove binding order, shapes and buffer lifetimes, not GPU numerics
-(TensorRT's FP16/INT8 kernels, the CUDA noise kernel): those are checked on a GPU by
-tests/test_gpu.py (`pytest -m gpu`, scripts/gpu_check.sh)."""
+(tests/fake_gpu.py) that executes the launches with numpy and ONNX Runtime."""
 
 from __future__ import annotations
 
@@ -13,6 +8,7 @@ import importlib.util
 import json
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,11 +21,13 @@ from vidm_rt.build import BuildOptions, build_engines
 from vidm_rt.cli import main
 from vidm_rt.manifest import (
     ManifestError,
+    TensorRTTarget,
     check_tensorrt_target,
     load_manifest,
     precision_files,
     write_manifest,
 )
+from vidm_rt.manifest_schema import plain
 from vidm_rt.runtime import RuntimeOptions, VideoGenerator, cuda_memory
 from vidm_rt.runtime.bindings import DeviceLayout, TensorInfo, binding_table
 from vidm_rt.runtime.frame import CopyBuffer, DrawNoise, RunGraph, ZeroBuffer, frame_ops
@@ -46,7 +44,7 @@ def export_dir(tmp_path_factory, tiny_models) -> Path:
     --fp16-weights, which the engine manifest must carry."""
     path, _ = export_tiny(tmp_path_factory.mktemp("gpu-export"), tiny_models,
                           sampler="ancestral", steps=3, frames=4)
-    manifest = load_manifest(path)
+    manifest = load_manifest(path).to_dict()
     fp32 = {g: {"file": s["file"]} for g, s in manifest["graphs"].items()}
     fp16 = {}
     for graph, spec in fp32.items():
@@ -135,12 +133,11 @@ def test_binding_table_addresses_and_checks() -> None:
 
 
 def test_engine_target_check() -> None:
-    manifest = {"tensorrt": {"version": "10.3.0", "gpu": "Orin", "compute_capability": "8.7",
-                             "export": "export/tiny", "precision": "int8"}}
-    check_tensorrt_target(manifest, "engines/tiny", "10.3.0", "Orin", "8.7")
+    built = TensorRTTarget("10.3.0", "Orin", "8.7", precision="int8", export="export/tiny")
+    check_tensorrt_target(built, "engines/tiny", "10.3.0", "Orin", "8.7")
     for have in [("10.4.0", "Orin", "8.7"), ("10.3.0", "NVIDIA H100", "9.0")]:
         with pytest.raises(ManifestError) as err:
-            check_tensorrt_target(manifest, "engines/tiny", *have)
+            check_tensorrt_target(built, "engines/tiny", *have)
         assert "run `vidm-rt build export/tiny --precision int8` again" in str(err.value)
         assert have[0] in str(err.value) and have[1] in str(err.value)
 
@@ -152,8 +149,8 @@ def test_precision_contract(export_dir) -> None:
     assert precision_files(manifest, "fp32")["flow"] == "flow.onnx"
     with pytest.raises(ManifestError, match="no int8 graphs: create them with `vidm-rt calibrate"):
         precision_files(manifest, "int8")
-    legacy = {k: v for k, v in manifest.items() if k != "precisions"}
-    assert precision_files(legacy, "fp32") == {g: s["file"] for g, s in manifest["graphs"].items()}
+    legacy = replace(manifest, precisions=None)
+    assert precision_files(legacy, "fp32") == {g: s.file for g, s in manifest.graphs.items()}
     with pytest.raises(ManifestError, match="`vidm-rt export CKPT`"):
         precision_files(legacy, "fp16")
 
@@ -179,10 +176,10 @@ def test_build_typing_by_version(export_dir, tmp_path, monkeypatch, version, str
         assert not b["config"].profiles  # static shapes: no profile needed
     sources = sorted(Path(b["network"].source).name for b in trt.builds)
     assert sources == ["content.onnx", "flow.onnx", "motion.fp16.onnx", "update.onnx"]
-    assert {g: s["precision"] for g, s in manifest["graphs"].items()} == {
+    assert {g: s.precision for g, s in manifest.graphs.items()} == {
         "content": "fp32", "flow": "fp32", "motion": "fp16", "update": "fp32"}
-    assert manifest["tensorrt"]["strongly_typed"] is strong
-    assert manifest["tensorrt"]["version"] == version
+    assert manifest.tensorrt.strongly_typed is strong
+    assert manifest.tensorrt.version == version
 
 
 def test_weakly_typed_fp16_build_pins_the_layers_the_graph_keeps_fp32(export_dir,
@@ -224,15 +221,15 @@ def test_build_manifest_options_and_timing_cache(export_dir, tmp_path, fake_gpu)
     out = build(export_dir, tmp_path, precision="fp16", workspace_mb=256, opt_level=5,
                 dla_core=1, timing_cache=cache)
     manifest = load_manifest(out)
-    assert manifest["kind"] == "tensorrt"
-    assert sorted(manifest["files"]) == ["content.plan", "flow.plan", "motion.plan",
+    assert manifest.kind == "tensorrt"
+    assert sorted(manifest.files) == ["content.plan", "flow.plan", "motion.plan",
                                          "update.plan"]
-    assert manifest["tensorrt"] | {"export": None} == {
+    assert plain(manifest.tensorrt) | {"export": None} == {
         "version": trt.__version__, "gpu": cuda.device_name, "compute_capability": "8.7",
         "precision": "fp16", "export": None, "strongly_typed": True, "dla_core": 1,
         "workspace_mb": 256, "opt_level": 5}
-    assert manifest["sampler"] == load_manifest(export_dir)["sampler"]
-    assert manifest["fp16_weights"] is True
+    assert manifest.sampler.to_dict() == load_manifest(export_dir).sampler.to_dict()
+    assert manifest.fp16_weights is True
     config = trt.builds[0]["config"]
     assert config.pools == {"WORKSPACE": 256 << 20} and config.builder_optimization_level == 5
     assert (config.default_device_type, config.DLA_core) == ("DLA", 1)
@@ -309,7 +306,7 @@ def test_int8_final_steps_build_and_run_on_their_own_engines(export_dir, tmp_pat
     the video must equal ONNX Runtime's FP32 video."""
     export = tmp_path / "export"
     shutil.copytree(export_dir, export)
-    manifest = load_manifest(export)
+    manifest = load_manifest(export).to_dict()
     int8 = {}
     for graph, spec in manifest["graphs"].items():
         name = spec["file"].replace(".onnx", ".int8.onnx")
@@ -320,10 +317,10 @@ def test_int8_final_steps_build_and_run_on_their_own_engines(export_dir, tmp_pat
     manifest["files"] = sorted(set(manifest["files"]) | {s["file"] for s in int8.values()})
     write_manifest(export, manifest)
     engines = build(export, tmp_path, precision="int8")
-    built = load_manifest(engines)["graphs"]
-    assert built["motion.final"]["steps"] == 1 and built["motion.final"]["precision"] == "fp32"
-    assert built["motion.final"]["source"] == "motion.onnx" and "steps" not in built["motion"]
-    assert built["motion.final"]["inputs"] == built["motion"]["inputs"]
+    built = load_manifest(engines).graphs
+    assert built["motion.final"].steps == 1 and built["motion.final"].precision == "fp32"
+    assert built["motion.final"].source == "motion.onnx" and built["motion"].steps is None
+    assert built["motion.final"].inputs == built["motion"].inputs
     gen = VideoGenerator(engines, backend="tensorrt", device="cuda")
     assert gen.final_steps == {"motion": 1}
     assert [d.graph for d, _ in gen.plan.steps["motion"]] == ["motion", "motion", "motion.final"]

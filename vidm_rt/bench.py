@@ -124,7 +124,7 @@ def run_bench(engine_dir: Path, backends: list[str], frames: int, repeats: int, 
 
         step_ms = _median_ms(step, max(repeats, 5) * 4, warmup)
         per_frame = video_ms / max(frames - 1, 1)
-        precision = (gen.manifest["tensorrt"]["precision"] if trt
+        precision = (gen.manifest.tensorrt.precision if trt
                      else getattr(options, "precision", None) or "fp32")
         results.append({
             "backend": backend, "device": device, "precision": precision,
@@ -147,8 +147,8 @@ def run_bench(engine_dir: Path, backends: list[str], frames: int, repeats: int, 
         ckpt = load_checkpoint(Path(engine_dir) / "model.safetensors")
         motion = ckpt.motion.to(target.device)
         table = sampler_table("ancestral", reference_steps)
-        batch = int(manifest["batch"])
-        size = (int(manifest["height"]), int(manifest["width"]))
+        batch = manifest.batch
+        size = (manifest.height, manifest.width)
         first = torch.zeros(batch, 3, *size)
 
         def ref_video() -> None:
@@ -171,7 +171,7 @@ def run_bench(engine_dir: Path, backends: list[str], frames: int, repeats: int, 
             row["speedup_vs_reference_loop"] = per_frame / row["ms_per_frame"]
     return {
         "machine": machine_info(threads, gpu), "date": date.today().isoformat(),
-        "preset": manifest["config"]["name"], "frames": frames, "batch": int(manifest["batch"]),
+        "preset": manifest.config.name, "frames": frames, "batch": manifest.batch,
         "engine": str(engine_dir), "results": results,
     }
 

@@ -31,13 +31,15 @@ renamed into place, so a failed build leaves nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_write, holds, write_bytes
 from .manifest import (
     MANIFEST,
+    Manifest,
+    TensorRTTarget,
     base_graph,
     final_steps,
     load_manifest,
@@ -185,11 +187,12 @@ def build_engines(export_dir: str | Path, options: BuildOptions,
             if not parser.parse_from_file(str(export_dir / file)):
                 errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
                 raise BuildError(f"{export_dir / file}: TensorRT cannot parse it: {errors}")
-            spec = manifest["graphs"][base_graph(graph)]
-            shapes = {name: s["shape"] for name, s in spec["inputs"].items()}
+            base = base_graph(graph)
+            spec = manifest.graphs[base]
+            shapes = {name: list(s.shape) for name, s in spec.inputs.items()}
             if cache is None:
                 cache = builder.create_builder_config().create_timing_cache(cache_data)
-            reduced = file != spec["file"]
+            reduced = file != spec.file
             config = _configure(trt, builder, network, options, strong, cache, shapes, reduced)
             pinned = None
             if not strong and reduced and options.precision == "fp16":
@@ -202,24 +205,23 @@ def build_engines(export_dir: str | Path, options: BuildOptions,
                 raise BuildError(f"TensorRT could not build {graph} from {file} (see its log "
                                  "above); nothing was written")
             (tmp / f"{graph}.plan").write_bytes(bytes(plan))
-            graphs[graph] = {**spec, "file": f"{graph}.plan", "source": file,
-                             "precision": options.precision if reduced else "fp32",
-                             **({"fp32_layers": pinned} if pinned is not None else {}),
-                             **({"steps": finals[base_graph(graph)]} if graph != base_graph(graph)
-                                else {})}
-        write_manifest(tmp, {
-            **{key: manifest[key] for key in SHARED_FIELDS if key in manifest},
-            "kind": "tensorrt",
-            "name": out.name,
-            "graphs": graphs,
-            "files": [g["file"] for g in graphs.values()],
-            "tensorrt": {"version": version, "gpu": gpu.device_name,
-                         "compute_capability": gpu.compute_capability,
-                         "precision": options.precision, "export": str(export_dir),
-                         "strongly_typed": strong, "dla_core": options.dla_core,
-                         "workspace_mb": options.workspace_mb, "opt_level": options.opt_level},
-            "versions": {**manifest.get("versions", {}), "tensorrt": version},
-        })
+            graphs[graph] = replace(spec, file=f"{graph}.plan", source=file,
+                                    precision=options.precision if reduced else "fp32",
+                                    fp32_layers=pinned,
+                                    steps=finals[base] if graph != base else None)
+        write_manifest(tmp, Manifest(
+            **{key: getattr(manifest, key) for key in SHARED_FIELDS},
+            kind="tensorrt",
+            name=out.name,
+            graphs=graphs,
+            files=dict.fromkeys((g.file for g in graphs.values()), ""),
+            tensorrt=TensorRTTarget(version, gpu.device_name, gpu.compute_capability,
+                                    options.precision, str(export_dir), strongly_typed=strong,
+                                    dla_core=options.dla_core,
+                                    workspace_mb=options.workspace_mb,
+                                    opt_level=options.opt_level),
+            versions={**manifest.versions, "tensorrt": version},
+        ))
         if cache is not None:
             write_bytes(cache_path, bytes(cache.serialize()))
     return out

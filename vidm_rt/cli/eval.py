@@ -121,10 +121,10 @@ def eval_command(fakes: tuple[Path, ...], engine: Path | None, backend: str, pre
             samples.append((s, set_stats(s, ex, advance)))
     if not fakes:
         from ..manifest import load_manifest
-        from ..schedule import SamplerTable, sampler_table
+        from ..schedule import sampler_table
 
         engine = engine or default_engine(batch, say)
-        exported = SamplerTable.from_dict(load_manifest(engine)["sampler"])
+        exported = load_manifest(engine).sampler
         table = (sampler_table(sampler or exported.sampler, steps or exported.steps,
                                clip_x0=exported.clip_x0) if sampler or steps else None)
         for seed in seed_list:

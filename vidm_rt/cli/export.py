@@ -133,15 +133,15 @@ def calibrate(engine: Path, videos: int, frames: int | None, seed: int, out: Pat
     from ..video import read_images
 
     manifest = load_manifest(engine)
-    first = None if first_frame is None else read_images(first_frame, int(manifest["height"]))
-    if first is not None and len(first) < videos * int(manifest["batch"]):
-        click.echo(f"note: {len(first)} images for {videos * int(manifest['batch'])} videos: "
+    first = None if first_frame is None else read_images(first_frame, manifest.height)
+    if first is not None and len(first) < videos * manifest.batch:
+        click.echo(f"note: {len(first)} images for {videos * manifest.batch} videos: "
                    "some videos start from the same image (on other noise)", err=True)
     out = out or Path("calibration") / engine.resolve().name
     check_replaceable(out, holds(CALIBRATION_JSON))
     check_writable(out)
-    steps = manifest["sampler"]["steps"]
-    frames_per_run = frames or int(manifest.get("frames", manifest["config"]["train_frames"]))
+    steps = manifest.sampler.steps
+    frames_per_run = frames or manifest.default_frames
     total = videos * (frames_per_run - (first is not None)) * steps
     with progress(total, f"recording {videos} x {frames_per_run} frames", quiet=quiet) as advance:
         info = record_calibration(engine, out, videos, seed=seed, frames=frames,

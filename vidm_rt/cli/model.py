@@ -135,7 +135,7 @@ def info(what: str, as_json: bool) -> None:
         from ..manifest import load_manifest, summary
 
         manifest = load_manifest(what)
-        click.echo(json.dumps(manifest, indent=2) if as_json
+        click.echo(json.dumps(manifest.to_dict(), indent=2) if as_json
                    else "\n".join(summary(manifest, what)))
         return
 

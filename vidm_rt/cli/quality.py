@@ -54,13 +54,13 @@ def quality(engine: Path, precisions: str, videos: int, frames: int, seed: int,
     from ..atomic import atomic_write, check_replaceable, check_writable, holds
     from ..eval.precision import PARITY_DB, compare_precisions, plot_psnr
     from ..manifest import load_manifest
-    from ..schedule import SamplerTable, sampler_table
+    from ..schedule import sampler_table
     from ..video import read_images
 
     wanted = precision_list(precisions)
     manifest = load_manifest(engine)
-    first = None if first_frame is None else read_images(first_frame, int(manifest["height"]))
-    exported = SamplerTable.from_dict(manifest["sampler"])
+    first = None if first_frame is None else read_images(first_frame, manifest.height)
+    exported = manifest.sampler
     table = None
     if sampler or steps:
         table = sampler_table(sampler or exported.sampler, steps or exported.steps,

@@ -50,7 +50,7 @@ def serve(engine: Path | None, backend: str, device: str, precisions: str, batch
 
     if engine is None:
         engine = default_engine(batch or 1, say)
-    slots = int(load_manifest(engine)["batch"])
+    slots = load_manifest(engine).batch
     if batch is not None and batch != slots:
         raise ValueError(f"{engine} was exported for batch {slots}: export again with "
                          f"--batch {batch}, or leave --batch out")

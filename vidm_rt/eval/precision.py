@@ -115,19 +115,19 @@ def compare_precisions(export_dir: Path, precisions: list[str], videos: int, fra
     from ..manifest import ManifestError, load_manifest, precision_files
 
     manifest = load_manifest(export_dir)
-    if "content" not in manifest["graphs"] and first_frames is None:
+    if not manifest.has_content and first_frames is None:
         raise ManifestError(f"{export_dir}: has no content model (image-to-video): give images "
                             "to start the videos from (--first-frames)")
     for p in precisions:  # fail before any generation if one is missing
         precision_files(manifest, p, export_dir)
-    table = table or SamplerTable.from_dict(manifest["sampler"])
-    size = int(manifest["height"])
+    table = table or manifest.sampler
+    size = manifest.height
     real = None
     if first_frames is None:
         real = np.stack([MovingShapes(MovingShapesSpec(size=size, frames=frames),
                                       seed=REAL_CLIPS_SEED).clip(i) for i in range(videos)])
     out: dict[str, Any] = {
-        "export": str(export_dir), "preset": manifest["config"]["name"], "videos": videos,
+        "export": str(export_dir), "preset": manifest.config.name, "videos": videos,
         "frames": frames, "seed": seed, "sampler": table.sampler, "steps": table.steps,
         "deterministic_sampler": not table.uses_noise, "diverged_db": DIVERGED_DB,
         "teacher_forced": teacher_forced, "fp16_as": fp16_as,

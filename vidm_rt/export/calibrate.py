@@ -27,13 +27,14 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..atomic import atomic_write, holds
-from ..manifest import ManifestError, final_graph, load_manifest, write_manifest
+from ..manifest import GraphFile, ManifestError, final_graph, load_manifest, write_manifest
 from .int8 import QuantOptions
 
 CALIBRATION_JSON = "calibration.json"
@@ -93,10 +94,10 @@ def record_calibration(export_dir: Path, out_dir: Path, videos: int, seed: int =
     steps = gen.table.steps
     manifest = gen.manifest
     info = {
-        "export": manifest["name"], "videos": videos, "batch": gen.batch, "seed": seed,
+        "export": manifest.name, "videos": videos, "batch": gen.batch, "seed": seed,
         "frames": frames, "steps": steps, "sampler": gen.table.sampler,
         "first_frames": None if first_frames is None else len(first_frames),
-        "fp32_graphs": {g: manifest["files"][manifest["graphs"][g]["file"]] for g in recorded},
+        "fp32_graphs": {g: manifest.files[manifest.graphs[g].file] for g in recorded},
         "samples": {g: {"count": len(rows),
                         "per_step": np.bincount([r[0] for r in rows], minlength=steps).tolist()}
                     for g, rows in recorded.items()},
@@ -144,7 +145,7 @@ def quantize_export(export_dir: Path, calib_dir: Path, options: QuantOptions | N
     manifest = load_manifest(export_dir)
     info = calibration_info(calib_dir, export_dir)
     for graph, digest in info["fp32_graphs"].items():
-        if manifest["files"].get(manifest["graphs"][graph]["file"]) != digest:
+        if manifest.files.get(manifest.graphs[graph].file) != digest:
             raise ManifestError(f"{calib_dir} was recorded for other {graph} weights than "
                                 f"{export_dir}'s: run `vidm-rt calibrate {export_dir}` again")
     # A scratch folder inside the export, so each finished graph is renamed into place.
@@ -154,20 +155,20 @@ def quantize_export(export_dir: Path, calib_dir: Path, options: QuantOptions | N
         for graph in info["fp32_graphs"]:
             say(f"quantizing {graph} on {info['samples'][graph]['count']} recorded inputs")
             files[graph] = f"{graph}.int8.onnx"
-            kept[graph] = quantize_graph(export_dir / manifest["graphs"][graph]["file"],
+            kept[graph] = quantize_graph(export_dir / manifest.graphs[graph].file,
                                          tmp / files[graph], load_calibration(calib_dir, graph),
                                          options, tmp)
         for file in files.values():
             (tmp / file).replace(export_dir / file)
-        int8 = {g: {"file": files.get(g, spec["file"])} for g, spec in manifest["graphs"].items()}
+        int8 = {g: GraphFile(files.get(g, spec.file)) for g, spec in manifest.graphs.items()}
         if options.fp32_final_steps:
             for graph in files:
-                int8[final_graph(graph)] = {"file": manifest["graphs"][graph]["file"],
-                                            "steps": options.fp32_final_steps}
-        manifest["precisions"] = {**manifest.get("precisions", {}), "int8": int8}
-        manifest["files"] = sorted(set(manifest["files"]) | set(files.values()))
-        manifest["quantization"] = {"options": options.to_dict(), "kept_fp32_nodes": kept,
-                                    "calibration": {k: info[k] for k in
-                                                    ("videos", "seed", "frames", "steps")}}
-        write_manifest(export_dir, manifest)
-        return {g: spec["file"] for g, spec in int8.items()}
+                int8[final_graph(graph)] = GraphFile(manifest.graphs[graph].file,
+                                                     options.fp32_final_steps)
+        write_manifest(export_dir, replace(
+            manifest, precisions={**(manifest.precisions or {}), "int8": int8},
+            files={**manifest.files, **dict.fromkeys(files.values(), "")},
+            quantization={"options": options.to_dict(), "kept_fp32_nodes": kept,
+                          "calibration": {k: info[k] for k in
+                                          ("videos", "seed", "frames", "steps")}}))
+        return {g: spec.file for g, spec in int8.items()}

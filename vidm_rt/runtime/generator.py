@@ -26,12 +26,12 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from ..manifest import (
     PRECISIONS,
+    Manifest,
     ManifestError,
     final_steps,
     load_manifest,
@@ -68,7 +68,7 @@ class RuntimeOptions:
     emulate_fp16: bool = False
 
 
-def make_backend(name: str, engine_dir: Path, manifest: dict[str, Any], device: str,
+def make_backend(name: str, engine_dir: Path, manifest: Manifest, device: str,
                  threads: int | None, table: SamplerTable, options: RuntimeOptions) -> Backend:
     if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
         raise ValueError(f"unknown device {device!r}: use cpu, cuda or cuda:N")
@@ -79,7 +79,7 @@ def make_backend(name: str, engine_dir: Path, manifest: dict[str, Any], device: 
 
         return TensorRTBackend(engine_dir, manifest, device, options)
     require_kind(manifest, "onnx", engine_dir, name)
-    if manifest.get("torch_only") and name != "torch":
+    if manifest.torch_only and name != "torch":
         raise ManifestError(f"{engine_dir} holds only the torch model (no graphs): run it with "
                             "--backend torch, or export the checkpoint with `vidm-rt export`")
     if name == "onnxruntime":
@@ -111,17 +111,17 @@ class VideoGenerator(Closing):
         self.engine_dir = Path(engine_dir)
         self.manifest = load_manifest(self.engine_dir)
         m = self.manifest
-        exported = SamplerTable.from_dict(m["sampler"])
+        exported = m.sampler
         if table is not None and table.clip_x0 != exported.clip_x0:
             raise ValueError("the sampler table's x0 clipping differs from the exported update "
                              "graph's: export again with the sampler you want")
         self.table = table or exported
-        self.batch, self.height, self.width = int(m["batch"]), int(m["height"]), int(m["width"])
-        self.channels = int(m["config"].get("image_channels", 3))
-        self.train_frames = int(m["config"]["train_frames"])
-        self.default_frames = int(m.get("frames", self.train_frames))
-        self.frame_index_policy = m.get("frame_index", "clamp")
-        self.has_content = "content" in m["graphs"]
+        self.batch, self.height, self.width = m.batch, m.height, m.width
+        self.channels = m.config.image_channels
+        self.train_frames = m.config.train_frames
+        self.default_frames = m.default_frames
+        self.frame_index_policy = m.frame_index
+        self.has_content = m.has_content
         self.options = options or RuntimeOptions()
         self._programs: dict[str, FrameProgram] = {}
         self._prepared: dict[Launch, Callable[[], None]] = {}

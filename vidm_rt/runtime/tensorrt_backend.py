@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..manifest import ManifestError, check_tensorrt_target, require_kind
+from ..manifest import Manifest, ManifestError, check_tensorrt_target, require_kind
 from .bindings import TensorInfo, binding_table
 from .device_buffers import DeviceBuffers
 from .lifetime import Closing
@@ -84,16 +84,16 @@ class TensorRTBackend(Closing):
     device_noise = True
     can_capture = True
 
-    def __init__(self, engine_dir: Path, manifest: dict[str, Any], device: str = "cuda",
+    def __init__(self, engine_dir: Path, manifest: Manifest, device: str = "cuda",
                  options: Any = None) -> None:
         from . import cuda_memory
 
         require_kind(manifest, "tensorrt", engine_dir, self.name)
-        built = manifest["tensorrt"]["precision"]
+        built = manifest.tensorrt.precision
         precision = getattr(options, "precision", None)
         if precision not in (None, built):
             raise ValueError(f"{engine_dir} holds {built} engines: build {precision} ones with "
-                             f"`vidm-rt build {manifest['tensorrt']['export']} --precision "
+                             f"`vidm-rt build {manifest.tensorrt.export} --precision "
                              f"{precision}`")
         self.zero_copy = bool(getattr(options, "zero_copy", False))
         index = device_index(device)
@@ -107,17 +107,17 @@ class TensorRTBackend(Closing):
             self.close()
             raise
 
-    def _load(self, trt: Any, engine_dir: Path, manifest: dict[str, Any]) -> None:
+    def _load(self, trt: Any, engine_dir: Path, manifest: Manifest) -> None:
         self.gpu_name = self.cuda.device_name
-        check_tensorrt_target(manifest, engine_dir, trt.__version__, self.cuda.device_name,
+        check_tensorrt_target(manifest.tensorrt, engine_dir, trt.__version__, self.cuda.device_name,
                               self.cuda.compute_capability)
         self.runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         self.io: dict[str, dict[str, TensorInfo]] = {}
-        for graph, spec in manifest["graphs"].items():
-            engine = self.runtime.deserialize_cuda_engine((engine_dir / spec["file"]).read_bytes())
+        for graph, spec in manifest.graphs.items():
+            engine = self.runtime.deserialize_cuda_engine((engine_dir / spec.file).read_bytes())
             if engine is None:
-                raise ManifestError(f"{engine_dir}: TensorRT could not load {spec['file']}: run "
-                                    f"`vidm-rt build {manifest['tensorrt']['export']}` again")
+                raise ManifestError(f"{engine_dir}: TensorRT could not load {spec.file}: run "
+                                    f"`vidm-rt build {manifest.tensorrt.export}` again")
             self.engines[graph] = engine
             self.io[graph] = {
                 name: TensorInfo(name, engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT,
@@ -129,7 +129,7 @@ class TensorRTBackend(Closing):
         for graph, context in self.contexts.items():
             for name, info in self.io[graph].items():
                 if info.is_input:  # static shapes: required only where a dimension is dynamic
-                    shape = manifest["graphs"][graph]["inputs"][name]["shape"]
+                    shape = manifest.graphs[graph].inputs[name].shape
                     context.set_input_shape(name, tuple(shape))
         self.stream = self.cuda.create_stream()
         self.kernel = self.cuda.noise_kernel()

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from ..checkpoint import load_checkpoint
+from ..manifest import Manifest
 from ..schedule import SamplerTable, apply_update
 from .lifetime import Closing
 from .plan import BufferSpec, Launch
@@ -37,7 +38,7 @@ _TORCH_DTYPES = {"float32": torch.float32, "uint32": torch.int32}
 class TorchBackend(Closing):
     name = "torch"
 
-    def __init__(self, engine_dir: Path, manifest: dict[str, Any], device: str = "cpu",
+    def __init__(self, engine_dir: Path, manifest: Manifest, device: str = "cpu",
                  threads: int | None = None, table: SamplerTable | None = None,
                  options: Any = None) -> None:
         if threads:
@@ -66,7 +67,7 @@ class TorchBackend(Closing):
         ckpt = load_checkpoint(engine_dir / "model.safetensors")
         self.content = ckpt.content.to(self.device).eval() if ckpt.content else None
         self.motion = ckpt.motion.to(self.device).eval()
-        self.table = table or SamplerTable.from_dict(manifest["sampler"])
+        self.table = table or manifest.sampler
         self.channels = ckpt.config.image_channels
         self.tensors: dict[str, torch.Tensor] = {}
         self.staging: dict[str, torch.Tensor] = {}

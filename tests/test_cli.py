@@ -71,8 +71,8 @@ def test_errors_are_one_line(tmp_path) -> None:
 
 
 def test_import_official_names_first_mismatch(tmp_path) -> None:
-    from tests.test_official import official_state
     from vidm_rt.config import preset
+    from vidm_rt.testing.official import official_state
 
     release = tmp_path / "release.pth.tar"
     torch.save({"ema_state_dict": official_state(preset("tiny")), "iters": 1}, release)

@@ -43,3 +43,16 @@ def test_the_import_check_sees_a_relative_upward_import(tmp_path) -> None:
     module = tmp_path / "m.py"
     module.write_text("from ..export.fp16 import convert_to_fp16\n")
     assert "vidm_rt.export.fp16" in imported_modules(module, "vidm_rt.runtime")
+
+
+def test_no_test_module_imports_another() -> None:
+    """Shared fixtures live in conftest.py, shared helpers in vidm_rt.testing (or the fakes):
+    a test module that imports another runs that module's tests' setup and couples the two."""
+    coupled = {}
+    for path in sorted(TESTS.glob("test_*.py")):
+        others = {m for m in imported_modules(path, "tests")
+                  if m.split(".")[0] in ("tests", *[p.stem for p in TESTS.glob("test_*.py")])
+                  and any(part.startswith("test_") for part in m.split("."))}
+        if others:
+            coupled[path.name] = sorted(others)
+    assert not coupled, f"test modules that import other test modules: {coupled}"

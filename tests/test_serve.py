@@ -4,6 +4,7 @@ continuous batching, bad requests, disconnects, SIGTERM. One server per export f
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from pathlib import Path
@@ -183,6 +184,25 @@ def test_a_client_that_disconnects_frees_its_slot(servers, exports):
     assert server_stats(server.url)["busy"] == 0
 
 
+def _listening_addresses(port: int) -> set[str]:
+    """The local addresses of the sockets listening on TCP `port`, from /proc/net/tcp{,6}."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                local, state = line.split()[1], line.split()[3]
+                address, hex_port = local.split(":")
+                if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                    raw = bytes.fromhex(address)
+                    # The kernel prints each 32-bit word of the address in host (little) order.
+                    addr = ipaddress.ip_address(b"".join(raw[i:i + 4][::-1]
+                                                         for i in range(0, len(raw), 4)))
+                    # gRPC listens on an IPv6 socket for an IPv4 host (::ffff:127.0.0.1).
+                    mapped = getattr(addr, "ipv4_mapped", None)
+                    found.add(str(mapped or addr))
+    return found
+
+
 def test_health_and_metrics_on_the_host_only(servers):
     server = servers[1]
     assert http_ok(f"{server.http}/v2/health/ready")
@@ -191,6 +211,12 @@ def test_health_and_metrics_on_the_host_only(servers):
     with urllib.request.urlopen(server.metrics, timeout=10) as r:
         text = r.read().decode()
     assert 'nv_inference_request_success{model="vidm"' in text
+    if not Path("/proc/net/tcp").exists():
+        pytest.skip("listening addresses are read from Linux's /proc/net/tcp")
+    # grpc, http and metrics each listen on the loopback address and nowhere else
+    # (not 0.0.0.0 or ::, which would expose them on every interface).
+    for port in server.ports:
+        assert _listening_addresses(port) == {"127.0.0.1"}, (port, _listening_addresses(port))
 
 
 def test_request_writes_every_output_format(servers, exports, tmp_path):
@@ -203,6 +229,24 @@ def test_request_writes_every_output_format(servers, exports, tmp_path):
         assert out.exists()
     assert np.array_equal(np.load(tmp_path / "v.npy"), want)
     assert len(list((tmp_path / "frames").iterdir())) == 3
+    # The encoded outputs decode to the same video: PNG frames exactly, GIF (palette) and MP4
+    # (x264) within bounds below the measured PSNR (GIF 52.8 dB, MP4 33.6 dB at the worst frame;
+    # a wrong or reordered frame scores about 8).
+    import imageio.v2 as imageio
+    from PIL import Image, ImageSequence
+
+    from vidm_rt.video import read_images, to_uint8
+
+    want8 = to_uint8(want)
+    with Image.open(tmp_path / "v.gif") as gif:
+        gif_frames = np.stack([np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(gif)])
+    mp4_frames = np.stack(imageio.mimread(tmp_path / "v.mp4"))
+    png_frames = to_uint8(read_images(tmp_path / "frames", want.shape[-1]))
+    np.testing.assert_array_equal(png_frames, want8)
+    for decoded, floor in ((gif_frames, 40), (mp4_frames, 25)):
+        assert decoded.shape == want8.shape
+        err = np.mean((decoded.astype(float) - want8) ** 2, axis=(1, 2, 3))
+        assert np.all(10 * np.log10(255.0**2 / np.maximum(err, 1e-10)) >= floor), err
     bad = CliRunner().invoke(main, ["request", "--url", server.url, "--frames", "99",
                                     "--out", str(tmp_path / "x.npy")])
     assert bad.exit_code == 2

@@ -162,6 +162,7 @@ def test_write_then_load_round_trips_and_any_flipped_byte_is_caught(tmp_path_fac
     (lambda m: m.update(precisions={"fp16": {"motion": {}}}), "precisions.fp16.motion.file",
      "missing"),
     (lambda m: m.update(kind="tensorrt"), "tensorrt", "missing"),
+    (lambda m: m.update(frame_index="wrap"), "frame_index", "'wrap', not clamp or extrapolate"),
 ])
 def test_a_field_of_the_wrong_type_is_named_at_load(copy, edit, key, problem) -> None:
     _edit(copy, edit)

@@ -50,7 +50,7 @@ from typing import Any
 from . import __version__
 from .atomic import write_text
 from .manifest_schema import ManifestError, parse, plain_fields
-from .schedule import SamplerTable
+from .schedule import FRAME_INDEX_POLICIES, SamplerTable
 
 MANIFEST = "manifest.json"
 FORMAT = "vidm-rt"
@@ -62,7 +62,6 @@ FINAL = ".final"  # suffix of a final-steps graph (see the module docstring)
 PRECISION_COMMANDS = {"fp32": "vidm-rt export CKPT", "fp16": "vidm-rt export CKPT",
                       "int8": "vidm-rt calibrate {directory}"}
 FIX = "re-export the model"
-
 
 
 @dataclass(frozen=True)
@@ -122,6 +121,8 @@ class TensorRTTarget:
 
 @dataclass(frozen=True)
 class Manifest:
+    """One export or engine directory's manifest (the module docstring shows its JSON)."""
+
     config: ModelConfig
     batch: int
     height: int
@@ -168,6 +169,9 @@ class Manifest:
         if isinstance(data.get("files"), list | tuple):   # names to hash, from a writer
             data["files"] = dict.fromkeys(data["files"], "")
         manifest = parse(cls, data, str(source), FIX, {SamplerTable: _sampler})
+        if manifest.frame_index not in FRAME_INDEX_POLICIES:
+            raise ManifestError(f"{source}: field 'frame_index' is {manifest.frame_index!r}, not "
+                                f"{' or '.join(FRAME_INDEX_POLICIES)}; {FIX}")
         if manifest.kind == "tensorrt" and manifest.tensorrt is None:
             raise ManifestError(f"{source}: missing field 'tensorrt' of TensorRT engines; rebuild "
                                 "them with `vidm-rt build`")

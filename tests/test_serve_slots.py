@@ -15,8 +15,9 @@ SHAPE = (3, 2, 2)
 
 
 class FakeGenerator:
-    """Row b of a frame = seed + 1000 * frame + the conditioning's first value; a motion frame
-    also adds x_prev, so that the right row's previous frame must be fed back. `gate` (when
+    """Row b of a frame = seed + 1000 * frame + 10**6 * video (a request is video 0 of its
+    seed, so a row addressed as another video is off by millions); a motion frame also adds
+    x_prev and the first frame, so that the right row's frames must be fed back. `gate` (when
     set) holds each frame until the test releases it."""
 
     def __init__(self, batch: int, fail_at: int | None = None) -> None:
@@ -40,8 +41,8 @@ class FakeGenerator:
         if self.fail_at is not None and len(self.runs) == self.fail_at:
             raise RuntimeError("device lost")
         out = np.zeros((self.batch, *SHAPE), np.float32)
-        for b, (seed, _video, frame) in enumerate(rows):
-            out[b] = seed + 1000 * frame
+        for b, (seed, video, frame) in enumerate(rows):
+            out[b] = seed + 1000 * frame + 10**6 * video
             if graph == "motion":
                 out[b] += self.buffers["x_prev"][b] + self.buffers["x_first"][b, 0, 0, 0]
         return out

@@ -9,6 +9,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vidm_rt import noise
 from vidm_rt.noise import (
@@ -389,3 +391,37 @@ def test_noise_address_rows_are_the_kernels_base_layout():
     address.set_row(1, 2**64 - 1, 0, 4)
     assert address.as_buffer().dtype == np.uint32
     np.testing.assert_array_equal(address.as_buffer()[1], [0, 4, 2**32 - 1, 2**32 - 1])
+
+
+# ------------------------------------------------------------------------------------------
+# Property-based: the addressing for any seed (both key words), video, frame and step
+# ------------------------------------------------------------------------------------------
+
+_U32_VALUES = st.integers(0, 2**32 - 1)
+# Seeds at and above 2**32 exercise the key's high word, which seeds below never set.
+_SEEDS = st.one_of(st.integers(2**32, 2**64 - 1), st.integers(0, 2**64 - 1),
+                   st.sampled_from([2**32, 2**32 - 1, 2**64 - 1]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=_SEEDS, video=_U32_VALUES, frame=_U32_VALUES, step=_U32_VALUES,
+       n=st.integers(1, 13))
+def test_any_address_is_philox_of_the_documented_counter_and_key(seed, video, frame, step, n):
+    x = gaussian(seed, video, frame, step, (n,))
+    key = (seed & 0xFFFFFFFF, seed >> 32)
+    blocks = np.array([_philox_scalar((j, video, frame, step), key) for j in range(-(-n // 4))],
+                      dtype=np.uint32)
+    za, zb = box_muller(blocks[:, 0], blocks[:, 1])
+    zc, zd = box_muller(blocks[:, 2], blocks[:, 3])
+    expected = np.stack([za, zb, zc, zd], axis=1).reshape(-1)[:n]
+    assert np.array_equal(x.view(np.uint32), expected.view(np.uint32))
+
+
+@settings(max_examples=30, deadline=None)
+@given(rows=st.lists(st.tuples(_SEEDS, _U32_VALUES, _U32_VALUES), min_size=1, max_size=4),
+       step=_U32_VALUES)
+def test_slots_with_mixed_high_seeds_equal_single_calls(rows, step):
+    seeds, videos, frames = (list(c) for c in zip(*rows, strict=True))
+    got = gaussian_slots(seeds, videos, frames, step, (2, 3))
+    want = np.stack([gaussian(s, v, f, step, (2, 3)) for s, v, f in rows])
+    assert np.array_equal(got.view(np.uint32), want.view(np.uint32))

@@ -223,6 +223,23 @@ def render_shapes(pos: np.ndarray, radius: np.ndarray, colours: np.ndarray, squa
     return frame
 
 
+def trajectories(pos: np.ndarray, vel: np.ndarray, radius: np.ndarray,
+                 frames: int) -> np.ndarray:
+    """(frames, n, 2) positions from draw_shapes' start: constant velocity, and a bounce off
+    each wall (the position reflected about it, that velocity component flipped)."""
+    pos, vel = pos.copy(), vel.copy()
+    out = np.empty((frames, *pos.shape))
+    for f in range(frames):
+        out[f] = pos
+        pos = pos + vel
+        for axis in range(2):
+            low, high = pos[:, axis] < radius, pos[:, axis] > 1 - radius
+            pos[low, axis] = 2 * radius[low] - pos[low, axis]
+            pos[high, axis] = 2 * (1 - radius[high]) - pos[high, axis]
+            vel[low | high, axis] *= -1
+    return out
+
+
 class MovingShapes(ClipDataset):
     """A seeded procedural dataset: clip i is a pure function of (seed, i), nothing on disk."""
 
@@ -242,16 +259,8 @@ class MovingShapes(ClipDataset):
         s = self.spec
         rng = np.random.default_rng([self.seed, index])
         pos, vel, radius, colours, square = draw_shapes(rng, s)
-        video = np.empty((s.frames, s.size, s.size, 3), np.float32)
-        for f in range(s.frames):
-            video[f] = render_shapes(pos, radius, colours, square, s.size)
-            pos = pos + vel
-            # Bounce: reflect the position about the wall and flip that velocity component.
-            for axis in range(2):
-                low, high = pos[:, axis] < radius, pos[:, axis] > 1 - radius
-                pos[low, axis] = 2 * radius[low] - pos[low, axis]
-                pos[high, axis] = 2 * (1 - radius[high]) - pos[high, axis]
-                vel[low | high, axis] *= -1
+        path = trajectories(pos, vel, radius, s.frames)
+        video = np.stack([render_shapes(p, radius, colours, square, s.size) for p in path])
         return np.ascontiguousarray(np.moveaxis(video, -1, 1))
 
 

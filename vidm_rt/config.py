@@ -73,6 +73,12 @@ class VIDMConfig:
     """Both denoisers of a VIDM model and the process they were trained with.
 
     `train_frames` is F of the positional code k~ = -1 + 2k/(F-1) in the motion model's PGN layers.
+    `cond_noise` is the one sampling-time setting training fixes: the standard deviation of the
+    Gaussian noise added to the previous frame before the motion model sees it (0: none). A
+    model trained with `vidm-rt train --cond-noise S` saw previous frames with noise of standard
+    deviation uniform in [0, 2S], so at S its own slightly wrong frames look like its training
+    inputs and errors do not compound frame by frame. Export records it in the manifest and
+    every backend applies it from there.
     """
 
     name: str
@@ -84,6 +90,7 @@ class VIDMConfig:
     image_channels: int = 3
     train_frames: int = 128
     fusion_weight: float = 0.2
+    cond_noise: float = 0.0
     version: int = CONFIG_VERSION
 
     def __post_init__(self) -> None:
@@ -108,6 +115,8 @@ class VIDMConfig:
                     )
         if self.train_frames < 2:
             problems.append("train_frames must be at least 2")
+        if not 0.0 <= self.cond_noise < 1.0:
+            problems.append(f"cond_noise {self.cond_noise} must be in [0, 1)")
         if problems:
             raise ValueError("invalid VIDM config: " + "; ".join(problems))
 

@@ -57,13 +57,15 @@ class TrainConfig:
     init: str | None = None
     device: str = "auto"
     amp: bool = True
+    cond_noise: float | None = None  # None: the --init checkpoint's (0 for a preset)
 
     @property
     def roles(self) -> tuple[str, ...]:
         return ROLES if self.model == "both" else (self.model,)
 
     # Options that must not change when a run is resumed (steps and logging may).
-    FIXED = ("preset", "model", "data", "batch", "lr", "weight_decay", "grad_clip", "ema", "seed")
+    FIXED = ("preset", "model", "data", "batch", "lr", "weight_decay", "grad_clip", "ema", "seed",
+             "cond_noise")
 
 
 @dataclass
@@ -140,6 +142,17 @@ def _draw_batch(role: str, ds: Any, rng: np.random.Generator, batch: int) -> dic
     return motion_batch(ds, ids, ks)
 
 
+def _noisy_condition(prev: np.ndarray, level: float, gen: Any) -> np.ndarray:
+    """Previous frames (B, C, H, W) with Gaussian noise of a standard deviation drawn per sample,
+    uniform in [0, 2 * level]: sampling adds `level` to the model's own frames (config.py)."""
+    import torch
+
+    sigma = torch.rand(prev.shape[0], generator=gen) * (2 * level)
+    noisy = torch.from_numpy(prev) + sigma[:, None, None, None] * torch.randn(prev.shape,
+                                                                             generator=gen)
+    return noisy.numpy()
+
+
 def _write_preview(path: Path, ema: dict[str, Any], cfg: Any, ds: Any, seed: int) -> None:
     import torch
 
@@ -191,6 +204,8 @@ def train(tc: TrainConfig, resume: bool = False, progress: bool = True) -> Train
     init = load_checkpoint(tc.init) if tc.init else None
     if init is not None:
         cfg = init.config
+    if tc.cond_noise is not None:
+        cfg = dataclasses.replace(cfg, cond_noise=tc.cond_noise)
     ds = open_dataset(tc.data, cfg.train_frames, cfg.image_size, seed=tc.seed)
     if len(ds) == 0:
         raise DataError(f"{tc.data}: the dataset is empty")
@@ -217,10 +232,12 @@ def train(tc: TrainConfig, resume: bool = False, progress: bool = True) -> Train
         start = saved[-1]
         state = torch.load(out / f"ckpt_{start:07d}.state.pt", map_location="cpu",
                            weights_only=True)
+        defaults = dataclasses.asdict(TrainConfig())
         for key in TrainConfig.FIXED:
-            if state["train_config"][key] != getattr(tc, key):
+            before = state["train_config"].get(key, defaults[key])  # older runs lack new keys
+            if before != getattr(tc, key):
                 raise ValueError(
-                    f"{out}: --{key.replace('_', '-')} was {state['train_config'][key]!r} in the "
+                    f"{out}: --{key.replace('_', '-')} was {before!r} in the "
                     f"run being resumed, not {getattr(tc, key)!r}"
                 )
         saved_ema = load_checkpoint(out / f"ckpt_{start:07d}.safetensors")
@@ -285,6 +302,8 @@ def train(tc: TrainConfig, resume: bool = False, progress: bool = True) -> Train
             noise = torch.randn(x0.shape, generator=gen).to(device)
             t = t.to(device)
             x_t = loss_fn.q_sample(x0, t, noise)
+            if role == "motion" and cfg.cond_noise > 0:
+                b["prev"] = _noisy_condition(b["prev"], cfg.cond_noise, gen)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
                 if role == "content":
                     out_t = wrapped[role](x_t, t.float())
@@ -375,6 +394,13 @@ def _options(fn: Any) -> Any:
                      help="auto, cpu, cuda or cuda:N."),
         click.option("--amp/--no-amp", default=defaults.amp, show_default=True,
                      help="bf16 autocast on CUDA."),
+        click.option("--cond-noise", type=click.FloatRange(0.0, 1.0, max_open=True),
+                     help="Conditioning-noise augmentation against autoregressive drift: the "
+                          "motion model trains on previous frames with Gaussian noise of a "
+                          "standard deviation uniform in [0, 2 x this] (pixels in [-1, 1]), and "
+                          "every video sampled from the checkpoint adds this much noise to each "
+                          "previous frame (recorded in its config; export and every backend "
+                          "apply it). Default: the --init checkpoint's, else 0 (off)."),
         click.option("--resume", is_flag=True,
                      help="Continue the run in --out from its latest checkpoint."),
     ]

@@ -17,6 +17,7 @@ is the INT8 layout's speed-up at equal schedule. FP32 and INT8 launches alternat
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import tempfile
 import time
@@ -56,11 +57,12 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=Path("bench/results/int8-speed.json"))
     args = ap.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="int8-speed-") as work:
+    with tempfile.TemporaryDirectory(prefix="int8-speed-") as work, contextlib.ExitStack() as stack:
         engine = args.engine or small_export(Path(work))
         manifest = load_manifest(engine)
-        gens = {p: VideoGenerator(engine, threads=args.threads,
-                                  options=RuntimeOptions(precision=p)) for p in ("fp32", "int8")}
+        gens = {p: stack.enter_context(VideoGenerator(engine, threads=args.threads,
+                                                      options=RuntimeOptions(precision=p)))
+                for p in ("fp32", "int8")}
         frames, steps = {}, {}
         for p, gen in gens.items():
             for _ in gen.generate(2, seed=0):  # warm-up; leaves a real frame's inputs bound
@@ -75,8 +77,6 @@ def main() -> None:
                     t0 = time.perf_counter()
                     launch()
                     times[kind][p].append((time.perf_counter() - t0) * 1000)
-        for gen in gens.values():
-            gen.close()
     ms = {kind: {p: statistics.median(v) for p, v in per.items()} for kind, per in times.items()}
     name = manifest.config.name
     print(f"\n| {name}, {args.threads} thread(s) | FP32 ms | INT8 ms | INT8 vs FP32 |")

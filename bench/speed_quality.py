@@ -26,6 +26,7 @@ interrupted run) and a PNG of FVD against whole-video seconds.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import time
@@ -129,26 +130,26 @@ def whole_video_ms(engine: Path, reference: Row, rows: list[Row], frames: int, r
 
     if threads:
         torch.set_num_threads(threads)
-    gens = {row: VideoGenerator(engine, threads=threads, table=_table(engine, *row[:2]),
-                                options=RuntimeOptions(precision=row[2])) for row in rows}
-    ckpt = load_checkpoint(engine / "model.safetensors")
-    batch = next(iter(gens.values())).batch
-    ref_table = sampler_table(*reference[:2])
+    with contextlib.ExitStack() as stack:
+        gens = {row: stack.enter_context(VideoGenerator(
+            engine, threads=threads, table=_table(engine, *row[:2]),
+            options=RuntimeOptions(precision=row[2]))) for row in rows}
+        ckpt = load_checkpoint(engine / "model.safetensors")
+        batch = next(iter(gens.values())).batch
+        ref_table = sampler_table(*reference[:2])
 
-    def reference_loop() -> list[float]:
-        return frame_times(sample_video(ckpt.motion, ref_table, 1 + reference_frames,
-                                        content=ckpt.content, batch=batch, recompute_flow=True))
+        def reference_loop() -> list[float]:
+            return frame_times(sample_video(ckpt.motion, ref_table, 1 + reference_frames,
+                                            content=ckpt.content, batch=batch, recompute_flow=True))
 
-    runs: dict[Row, list[list[float]]] = {row: [] for row in [reference, *rows]}
-    for gen in gens.values():  # warm-up: first runs allocate
-        frame_times(gen.generate(2, seed=0))
-    for r in range(rounds):
-        runs[reference].append(reference_loop())
-        for row, gen in gens.items():
-            runs[row].append(frame_times(gen.generate(1 + motion_frames, seed=r)))
-        print(f"  timing round {r + 1}/{rounds} done", flush=True)
-    for gen in gens.values():
-        gen.close()
+        runs: dict[Row, list[list[float]]] = {row: [] for row in [reference, *rows]}
+        for gen in gens.values():  # warm-up: first runs allocate
+            frame_times(gen.generate(2, seed=0))
+        for r in range(rounds):
+            runs[reference].append(reference_loop())
+            for row, gen in gens.items():
+                runs[row].append(frame_times(gen.generate(1 + motion_frames, seed=r)))
+            print(f"  timing round {r + 1}/{rounds} done", flush=True)
     return {row: statistics.median(t[0] for t in ts)
             + (frames - 1) * statistics.median(m for t in ts for m in t[1:])
             for row, ts in runs.items()}

@@ -15,6 +15,7 @@ vidm_rt.eval.precision). Prints a table and writes JSON.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import statistics
 import tempfile
@@ -60,19 +61,20 @@ def step_times(engines: dict[str, tuple[Path, str]], threads: int | None,
                repeats: int) -> dict[str, float]:
     """Median ms of one motion launch per engine, launches of all engines interleaved."""
     launches = {}
-    for name, (path, precision) in engines.items():
-        gen = VideoGenerator(path, options=RuntimeOptions(precision=precision),
-                             threads=threads)
-        for _ in gen.generate(2, seed=0):  # fills the buffers with a real frame's inputs
-            pass
-        launches[name] = gen.denoiser_launch("motion", gen.table.steps // 2)
-        launches[name]()
-    times: dict[str, list[float]] = {name: [] for name in launches}
-    for _ in range(repeats):
-        for name, launch in launches.items():
-            t0 = time.perf_counter()
-            launch()
-            times[name].append((time.perf_counter() - t0) * 1000)
+    times: dict[str, list[float]] = {name: [] for name in engines}
+    with contextlib.ExitStack() as stack:
+        for name, (path, precision) in engines.items():
+            gen = stack.enter_context(VideoGenerator(
+                path, options=RuntimeOptions(precision=precision), threads=threads))
+            for _ in gen.generate(2, seed=0):  # fills the buffers with a real frame's inputs
+                pass
+            launches[name] = gen.denoiser_launch("motion", gen.table.steps // 2)
+            launches[name]()
+        for _ in range(repeats):
+            for name, launch in launches.items():
+                t0 = time.perf_counter()
+                launch()
+                times[name].append((time.perf_counter() - t0) * 1000)
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
@@ -105,20 +107,19 @@ def main() -> None:
         ms = step_times(engines, args.threads, args.repeats)
         reference = None
         if args.videos:
-            reference = generate_videos(precision_generator(args.engine, "fp32", None,
-                                                            args.threads),
-                                        args.videos, args.frames, 0)
+            with precision_generator(args.engine, "fp32", None, args.threads) as gen:
+                reference = generate_videos(gen, args.videos, args.frames, 0)
         rows = []
         for name in names:
             row = {"config": name, "options": CONFIGS[name].to_dict(),
                    "ms_per_step": ms[name], "fp32_ms_per_step": ms["fp32"],
                    "speedup_vs_fp32": ms["fp32"] / ms[name]}
             if reference is not None:
-                gen = precision_generator(engines[name][0], "int8", None, args.threads)
-                video = generate_videos(gen, args.videos, args.frames, 0)
+                with precision_generator(engines[name][0], "int8", None, args.threads) as gen:
+                    video = generate_videos(gen, args.videos, args.frames, 0)
+                    forced = psnr_per_frame(teacher_forced_videos(gen, reference, video[:, 0], 0),
+                                            reference)
                 psnr = psnr_per_frame(video, reference)
-                forced = psnr_per_frame(teacher_forced_videos(gen, reference, video[:, 0], 0),
-                                        reference)
                 row.update(min_psnr=float(psnr.min()), mean_psnr=float(psnr.mean()),
                            psnr_per_frame=psnr.tolist(),
                            teacher_forced_min_psnr=float(forced.min()),

@@ -337,7 +337,8 @@ def main() -> None:
             if row is not None:
                 row_setup(row, args.engine, calib, args.threads, args.fp16_as, args.frames,
                           args.node_error)(gen)
-        return generate_videos(gen, args.videos, args.frames, args.seed)
+        with gen:
+            return generate_videos(gen, args.videos, args.frames, args.seed)
 
     calib = args.calib or Path("calibration") / args.engine.name
     reference = videos()

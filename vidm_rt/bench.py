@@ -41,6 +41,26 @@ def _median_ms(fn: Callable[[], Any], repeats: int, warmup: int) -> float:
     return statistics.median(times)
 
 
+def _time_generator(gen: Any, device: str, frames: int, seed: int, repeats: int,
+                    warmup: int) -> tuple[float, float]:
+    """Median ms of a whole video (from a given first frame) and of one motion denoiser step
+    waited for; a GPU gets at least one warm-up video (captures, lazy loading)."""
+    first = np.zeros((gen.batch, *gen.image_shape), np.float32)
+
+    def video() -> None:
+        for _ in gen.generate(frames, seed=seed, first_frame=first):
+            pass
+
+    video_ms = _median_ms(video, repeats, max(warmup, 1 if device != "cpu" else 0))
+    launch = gen.denoiser_launch("motion")
+
+    def step() -> None:
+        launch()
+        gen.backend.synchronize()
+
+    return video_ms, _median_ms(step, max(repeats, 5) * 4, warmup)
+
+
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -105,34 +125,21 @@ def run_bench(engine_dir: Path, backends: list[str], frames: int, repeats: int, 
         options = target.options
         if precision is not None:
             options = replace(options or RuntimeOptions(), precision=precision)
-        gen = VideoGenerator(target.trt_engine if trt else engine_dir, backend=backend,
-                             device=device, threads=threads, options=options)
-        manifest = manifest or gen.manifest
-        gpu = gpu or getattr(gen.backend, "gpu_name", None)
-        first = np.zeros((gen.batch, *gen.image_shape), np.float32)
-
-        def video(gen: VideoGenerator = gen, first: np.ndarray = first) -> None:
-            for _ in gen.generate(frames, seed=seed, first_frame=first):
-                pass
-
-        video_ms = _median_ms(video, repeats, max(warmup, 1 if device != "cpu" else 0))
-        launch = gen.denoiser_launch("motion")
-
-        def step(launch: Callable[[], None] = launch, gen: VideoGenerator = gen) -> None:
-            launch()
-            gen.backend.synchronize()
-
-        step_ms = _median_ms(step, max(repeats, 5) * 4, warmup)
-        per_frame = video_ms / max(frames - 1, 1)
-        precision = (gen.manifest.tensorrt.precision if trt
-                     else getattr(options, "precision", None) or "fp32")
-        results.append({
-            "backend": backend, "device": device, "precision": precision,
-            "cuda_graphs": gen.program("motion").capturing,
-            "sampler": gen.table.sampler, "steps": gen.table.steps, "ms_per_step": step_ms,
-            "ms_per_frame": per_frame, "frames_per_s": 1000.0 * gen.batch / per_frame,
-            "peak_rss_mb": _peak_rss_mb(),
-        })
+        with VideoGenerator(target.trt_engine if trt else engine_dir, backend=backend,
+                            device=device, threads=threads, options=options) as gen:
+            manifest = manifest or gen.manifest
+            gpu = gpu or getattr(gen.backend, "gpu_name", None)
+            video_ms, step_ms = _time_generator(gen, device, frames, seed, repeats, warmup)
+            per_frame = video_ms / max(frames - 1, 1)
+            precision = (gen.manifest.tensorrt.precision if trt
+                         else getattr(options, "precision", None) or "fp32")
+            results.append({
+                "backend": backend, "device": device, "precision": precision,
+                "cuda_graphs": gen.program("motion").capturing,
+                "sampler": gen.table.sampler, "steps": gen.table.steps, "ms_per_step": step_ms,
+                "ms_per_frame": per_frame, "frames_per_s": 1000.0 * gen.batch / per_frame,
+                "peak_rss_mb": _peak_rss_mb(),
+            })
         log(f"{backend} {precision}: {per_frame:.1f} ms/frame, {step_ms:.2f} ms/step")
 
     if reference_steps:

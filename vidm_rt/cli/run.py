@@ -62,23 +62,23 @@ def generate(engine: Path | None, backend: str, device: str, frames: int | None,
         engine = default_engine(batch or 1, lambda msg: click.echo(msg, err=True))
     if backend == "tensorrt" and device == "cpu":
         device = "cuda"
-    gen = VideoGenerator(engine, backend=backend, device=device, threads=threads,
-                         options=runtime_options(precision, no_cuda_graphs, zero_copy))
-    if batch is not None and batch != gen.batch:
-        raise ValueError(f"{engine} was exported for batch {gen.batch}: export again with "
-                         f"--batch {batch}, or leave --batch out")
-    first = None
-    if first_frame is not None:
-        first = first_frames_for(read_images(first_frame, gen.height), 0, gen.batch)
-        if first.shape[1:] != gen.image_shape:
-            raise ValueError(f"{first_frame}: needs images of shape {gen.image_shape}, "
-                             f"got {first.shape[1:]}")
-    frames = frames or gen.default_frames
-    steps = frames * gen.table.steps - (gen.table.steps if first is not None else 0)
-    chunks = []
-    with progress(steps, f"{frames} frames x {gen.table.steps} steps", quiet=quiet) as advance:
-        for frame in gen.generate(frames, seed=seed, first_frame=first, on_step=advance):
-            chunks.append(frame)
+    with VideoGenerator(engine, backend=backend, device=device, threads=threads,
+                        options=runtime_options(precision, no_cuda_graphs, zero_copy)) as gen:
+        if batch is not None and batch != gen.batch:
+            raise ValueError(f"{engine} was exported for batch {gen.batch}: export again with "
+                             f"--batch {batch}, or leave --batch out")
+        first = None
+        if first_frame is not None:
+            first = first_frames_for(read_images(first_frame, gen.height), 0, gen.batch)
+            if first.shape[1:] != gen.image_shape:
+                raise ValueError(f"{first_frame}: needs images of shape {gen.image_shape}, "
+                                 f"got {first.shape[1:]}")
+        frames = frames or gen.default_frames
+        steps = frames * gen.table.steps - (gen.table.steps if first is not None else 0)
+        chunks = []
+        with progress(steps, f"{frames} frames x {gen.table.steps} steps", quiet=quiet) as advance:
+            for frame in gen.generate(frames, seed=seed, first_frame=first, on_step=advance):
+                chunks.append(frame)
     for path in write_video(out, np.stack(chunks, axis=1), fps=fps, scale=scale):
         click.echo(f"wrote {path}")
 

@@ -137,28 +137,28 @@ def compare_precisions(export_dir: Path, precisions: list[str], videos: int, fra
     made = slice(0 if first_frames is None else 1, None)
     reference = None
     for p in ["fp32", *[q for q in precisions if q != "fp32"]]:
-        gen = precision_generator(export_dir, p, table, threads, fp16_as)
-        video = generate_videos(gen, videos, frames, seed, on_step, first_frames)
-        row: dict[str, Any] = {"shapes": None if real is None
-                               else check_shapes(real, video).to_dict()}
-        if reference is None:
-            reference = video
-        else:
-            per_frame = psnr_per_frame(video, reference)
-            per_video = psnr_per_video(video, reference)
-            row.update(psnr_per_frame=per_frame.tolist(),
-                       worst_video_psnr=per_video.min(axis=0).tolist(),
-                       median_video_psnr=np.median(per_video, axis=0).tolist(),
-                       diverged_videos=diverged_videos(per_video).tolist(),
-                       min_psnr=float(per_frame[made].min()),
-                       mean_psnr=float(per_frame[made].mean()))
-            if teacher_forced:
-                forced = teacher_forced_videos(gen, reference, video[:, 0], seed, on_step)
-                forced_frame = psnr_per_frame(forced, reference)
-                row.update(teacher_forced_psnr_per_frame=forced_frame.tolist(),
-                           teacher_forced_worst_video_psnr=psnr_per_video(forced, reference)
-                           .min(axis=0).tolist(),
-                           teacher_forced_min_psnr=float(forced_frame[made].min()))
+        with precision_generator(export_dir, p, table, threads, fp16_as) as gen:
+            video = generate_videos(gen, videos, frames, seed, on_step, first_frames)
+            row: dict[str, Any] = {"shapes": None if real is None
+                                   else check_shapes(real, video).to_dict()}
+            if reference is None:
+                reference = video
+            else:
+                per_frame = psnr_per_frame(video, reference)
+                per_video = psnr_per_video(video, reference)
+                row.update(psnr_per_frame=per_frame.tolist(),
+                           worst_video_psnr=per_video.min(axis=0).tolist(),
+                           median_video_psnr=np.median(per_video, axis=0).tolist(),
+                           diverged_videos=diverged_videos(per_video).tolist(),
+                           min_psnr=float(per_frame[made].min()),
+                           mean_psnr=float(per_frame[made].mean()))
+                if teacher_forced:
+                    forced = teacher_forced_videos(gen, reference, video[:, 0], seed, on_step)
+                    forced_frame = psnr_per_frame(forced, reference)
+                    row.update(teacher_forced_psnr_per_frame=forced_frame.tolist(),
+                               teacher_forced_worst_video_psnr=psnr_per_video(forced, reference)
+                               .min(axis=0).tolist(),
+                               teacher_forced_min_psnr=float(forced_frame[made].min()))
         out["results"][p] = row
     return out
 

@@ -34,7 +34,8 @@ def generated_set(export_dir: Path, videos: int, frames: int, seed: int,
     else:
         gen = VideoGenerator(export_dir, backend=backend, threads=threads, table=table,
                              options=RuntimeOptions(precision=precision))
-    clips = generate_videos(gen, videos, frames, seed, on_step)
+    with gen:
+        clips = generate_videos(gen, videos, frames, seed, on_step)
     return VideoSet(to_uint8(clips), f"{export_dir} {backend} {precision} "
                     f"{gen.table.sampler}x{gen.table.steps} seed {seed}")
 

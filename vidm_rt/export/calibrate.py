@@ -19,7 +19,11 @@ from given first frames: video v starts from image v mod N (vidm_rt.video.first_
 Quantizing then writes <graph>.int8.onnx into the export directory for each denoiser and adds
 "int8" to the manifest's "precisions" (flow and update stay FP32: the flow runs once per frame,
 under 1% of a frame's time, and the update is the sampler's arithmetic), with each denoiser's
-last `QuantOptions.fp32_final_steps` steps on its FP32 graph ("<denoiser>.final").
+last `QuantOptions.fp32_final_steps` steps on its FP32 graph ("<denoiser>.final"). Those
+FP32-typed QDQ graphs are what ONNX Runtime runs on the CPU. For TensorRT, whose strongly typed
+build takes every type from the graph, a denoiser with an FP16 graph also gets
+<graph>.int8.fp16.onnx, the same Q/DQ on the FP16-typed graph (INT8 + FP16), listed in the
+manifest's quantization.tensorrt_files; `vidm-rt build --precision int8` builds from it.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ CALIBRATION_JSON = "calibration.json"
 # Per recorded input, beside the graph inputs in <graph>.npz: where it was recorded.
 INDEX_KEYS = ("step", "frame", "run")
 DENOISERS = ("content", "motion")
+# manifest "quantization" key: {graph: the INT8 + FP16 graph `vidm-rt build` gives TensorRT}
+TENSORRT_FILES = "tensorrt_files"
 
 
 def motion_frame(run: int, step: int, frames: int) -> int:
@@ -70,26 +76,26 @@ def record_calibration(export_dir: Path, out_dir: Path, videos: int, seed: int =
         if graph == "content" or frame == motion_frame(state["run"], step, frames):
             recorded.setdefault(graph, []).append((step, frame, state["run"], inputs))
 
-    gen = VideoGenerator(export_dir, observer=observe)
-    if gen.has_content and first_frames is not None:
-        # Its content graph gets INT8 too, and needs inputs recorded from its own sampling.
-        raise ValueError(f"{export_dir}: has a content model, which makes the first frames it is "
-                         "calibrated on: leave out the first frames")
-    if not gen.has_content and first_frames is None:
-        raise ManifestError(f"{export_dir}: has no content model (image-to-video): give images "
-                            "to start the videos from (--first-frames)")
-    frames = frames or gen.default_frames
-    if frames < 2:
-        raise ValueError("calibration needs at least 2 frames per video (one motion frame)")
-    if videos < 1:
-        raise ValueError("calibration needs at least 1 video")
-    for run in range(videos):
-        state["run"], state["calls"] = run, {}
-        first = (None if first_frames is None
-                 else first_frames_for(first_frames, run * gen.batch, gen.batch))
-        for _ in gen.generate(frames, seed=seed, first_video=run * gen.batch, first_frame=first,
-                              on_step=on_step):
-            pass
+    with VideoGenerator(export_dir, observer=observe) as gen:
+        if gen.has_content and first_frames is not None:
+            # Its content graph gets INT8 too, and needs inputs recorded from its own sampling.
+            raise ValueError(f"{export_dir}: has a content model, which makes the first frames "
+                             "it is calibrated on: leave out the first frames")
+        if not gen.has_content and first_frames is None:
+            raise ManifestError(f"{export_dir}: has no content model (image-to-video): give "
+                                "images to start the videos from (--first-frames)")
+        frames = frames or gen.default_frames
+        if frames < 2:
+            raise ValueError("calibration needs at least 2 frames per video (one motion frame)")
+        if videos < 1:
+            raise ValueError("calibration needs at least 1 video")
+        for run in range(videos):
+            state["run"], state["calls"] = run, {}
+            first = (None if first_frames is None
+                     else first_frames_for(first_frames, run * gen.batch, gen.batch))
+            for _ in gen.generate(frames, seed=seed, first_video=run * gen.batch,
+                                  first_frame=first, on_step=on_step):
+                pass
 
     steps = gen.table.steps
     manifest = gen.manifest
@@ -139,7 +145,7 @@ def quantize_export(export_dir: Path, calib_dir: Path, options: QuantOptions | N
                     say: Callable[[str], None] = lambda _msg: None) -> dict[str, str]:
     """Write <graph>.int8.onnx for each recorded denoiser and register "int8" in the manifest."""
     options = options or QuantOptions()
-    from .int8 import quantize_graph
+    from .int8 import quantize_graph, write_fp16_qdq
 
     export_dir, calib_dir = Path(export_dir), Path(calib_dir)
     manifest = load_manifest(export_dir)
@@ -158,7 +164,17 @@ def quantize_export(export_dir: Path, calib_dir: Path, options: QuantOptions | N
             kept[graph] = quantize_graph(export_dir / manifest.graphs[graph].file,
                                          tmp / files[graph], load_calibration(calib_dir, graph),
                                          options, tmp)
-        for file in files.values():
+        # TensorRT's INT8 graphs: the same Q/DQ on the FP16-typed graph (export/int8.py), for
+        # every denoiser that has an FP16 graph; ONNX Runtime keeps the FP32-typed QDQ graphs.
+        fp16_files = {g: f.file for g, f in (manifest.precisions or {}).get("fp16", {}).items()}
+        tensorrt = {}
+        for graph in files:
+            if fp16_files.get(graph, manifest.graphs[graph].file) != manifest.graphs[graph].file:
+                say(f"writing {graph}.int8.fp16.onnx (INT8 + FP16, for TensorRT)")
+                tensorrt[graph] = write_fp16_qdq(tmp / files[graph],
+                                                 export_dir / fp16_files[graph],
+                                                 tmp / f"{graph}.int8.fp16.onnx")
+        for file in [*files.values(), *tensorrt.values()]:
             (tmp / file).replace(export_dir / file)
         int8 = {g: GraphFile(files.get(g, spec.file)) for g, spec in manifest.graphs.items()}
         if options.fp32_final_steps:
@@ -167,8 +183,9 @@ def quantize_export(export_dir: Path, calib_dir: Path, options: QuantOptions | N
                                                      options.fp32_final_steps)
         write_manifest(export_dir, replace(
             manifest, precisions={**(manifest.precisions or {}), "int8": int8},
-            files={**manifest.files, **dict.fromkeys(files.values(), "")},
+            files={**manifest.files, **dict.fromkeys([*files.values(), *tensorrt.values()], "")},
             quantization={"options": options.to_dict(), "kept_fp32_nodes": kept,
+                          TENSORRT_FILES: tensorrt,
                           "calibration": {k: info[k] for k in
                                           ("videos", "seed", "frames", "steps")}}))
         return {g: spec.file for g, spec in int8.items()}

@@ -24,6 +24,7 @@ metrics port); every endpoint listens on --host only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sysconfig
@@ -191,16 +192,16 @@ def serve(options: ServeOptions, say: Callable[[str], None]) -> None:
     from ..runtime import RuntimeOptions, VideoGenerator
 
     python_library_path()
-    generators: list[VideoGenerator] = []
     schedulers: dict[str, SlotScheduler] = {}
-    try:
+    # Closed in reverse: each scheduler (its worker stopped) before its generator.
+    with contextlib.ExitStack() as stack:
         for precision in options.precisions:
-            gen = VideoGenerator(options.engine, backend=options.backend, device=options.device,
-                                 threads=options.threads,
-                                 options=RuntimeOptions(precision=precision,
-                                                        cuda_graphs=options.cuda_graphs))
-            generators.append(gen)
+            gen = stack.enter_context(VideoGenerator(
+                options.engine, backend=options.backend, device=options.device,
+                threads=options.threads,
+                options=RuntimeOptions(precision=precision, cuda_graphs=options.cuda_graphs)))
             schedulers[precision] = SlotScheduler(gen, name=precision)
+            stack.callback(schedulers[precision].close)
         model = VideoModel(schedulers, options.max_frames)
         config = TritonConfig(
             http_address=options.host, http_port=options.http_port,
@@ -228,8 +229,3 @@ def serve(options: ServeOptions, say: Callable[[str], None]) -> None:
             for scheduler in schedulers.values():
                 scheduler.close()
             triton.stop()
-    finally:
-        for scheduler in schedulers.values():
-            scheduler.close()
-        for gen in generators:
-            gen.close()

@@ -168,6 +168,6 @@ def closed_form_frames(engine_dir: str | Path, frames: int, seed: int, first_vid
     """(frames, B, C, H, W) float32 from the Python runtime (ONNX Runtime, CPU) on engine_dir."""
     from ..runtime import VideoGenerator
 
-    gen = VideoGenerator(engine_dir, backend="onnxruntime", threads=1)
-    return np.stack(list(gen.generate(frames, seed=seed, first_video=first_video,
-                                      first_frame=first_frame)))
+    with VideoGenerator(engine_dir, backend="onnxruntime", threads=1) as gen:
+        return np.stack(list(gen.generate(frames, seed=seed, first_video=first_video,
+                                          first_frame=first_frame)))

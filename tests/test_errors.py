@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from vidm_rt.cli import main
-from vidm_rt.errors import user_errors
+from vidm_rt.errors import missing_dependency_message, user_errors
 
 
 def _assert_clean_exit_2(result, *fragments: str) -> None:
@@ -63,3 +63,20 @@ def test_an_oserror_deep_inside_train_is_one_line_and_exit_2(tmp_path) -> None:
                                        "--out", str(out)])
     _assert_clean_exit_2(result, str(out))
     assert not out.exists()
+
+
+@pytest.mark.parametrize("error, line", [
+    (ModuleNotFoundError("No module named 'imageio'", name="imageio"),
+     "this command needs imageio: pip install 'vidm-rt[video]' (for torch, install "
+     "torch==2.13.0 first on CPU-only machines)"),
+    # A submodule is looked up by its top-level package.
+    (ModuleNotFoundError("x", name="cuda.bindings.runtime"),
+     "this command needs cuda.bindings.runtime: pip install 'vidm-rt[gpu]'"),
+    # A module of no extra: the base runtime; without a name, the error's text says what.
+    (ModuleNotFoundError("x", name="onnxruntime"), "pip install 'vidm-rt[cpu]'"),
+    (ImportError("libcudart.so.12: cannot open shared object file"),
+     "this command needs libcudart.so.12: cannot open shared object file: pip install "
+     "'vidm-rt[cpu]'"),
+])
+def test_the_missing_dependency_line_names_the_extra(error, line) -> None:
+    assert line in missing_dependency_message(error)

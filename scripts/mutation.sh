@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Mutation check of the critical modules with mutmut 3 (not part of CI; docs/testing.md has the
+# scores, the time each target takes and the surviving mutants accepted as equivalent).
+#
+#   bash scripts/mutation.sh [TARGET...]     TARGET: errors manifest noise schedule resume
+#                                            (default: all, in that order)
+#
+# Each target runs in its own copy of the working tree under $VIDM_RT_MUTATION_DIR (default
+# /tmp/vidm-rt-mutation/TARGET), so the repository gets no mutants/ folder, with only the tests
+# that exercise it (mutmut then runs, per mutant, only those of them that reach the mutated
+# function). It prints the score and the surviving mutants and writes them to
+# TARGET/survivors.txt there; `cd` into that folder and run `mutmut show NAME` for a diff.
+# Runs at low priority (nice 15) on $VIDM_RT_MUTATION_JOBS processes (default 2).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+mutmut=$root/.venv/bin/mutmut
+if [ ! -x "$mutmut" ]; then
+  echo "error: mutmut is not installed in .venv: .venv/bin/pip install 'mutmut>=3.3'" >&2
+  exit 2
+fi
+base=${VIDM_RT_MUTATION_DIR:-/tmp/vidm-rt-mutation}
+jobs=${VIDM_RT_MUTATION_JOBS:-2}
+
+# target -> "files to mutate|test selection"
+declare -A targets=(
+  [errors]="vidm_rt/errors.py|tests/test_errors.py"
+  [manifest]="vidm_rt/manifest.py vidm_rt/manifest_schema.py|tests/test_manifest.py"
+  [noise]="vidm_rt/noise.py|tests/test_noise.py"
+  [schedule]="vidm_rt/schedule/*|tests/test_schedule.py tests/test_sampler_reference.py"
+  # Only the resume block of train() is mutated (see only_resume below): the rest of training
+  # is covered by the slower exact-resume and DDP tests, too slow to run per mutant here.
+  [resume]="vidm_rt/train.py|tests/test_train.py -k resume"
+)
+selected=("$@")
+[ ${#selected[@]} -gt 0 ] || selected=(errors manifest noise schedule resume)
+
+# Mark every statement of train.py outside its `if resume:` block so that mutmut leaves it
+# alone (do_not_mutate_patterns); the marks are comments, so the code is unchanged.
+only_resume() {
+  "$root/.venv/bin/python" - "$1" <<'EOF'
+import io, re, sys, tokenize
+path = sys.argv[1]
+lines = open(path).read().splitlines(keepends=True)
+start = next(i for i, line in enumerate(lines) if re.match(r"\s+if resume:", line))
+indent = len(lines[start]) - len(lines[start].lstrip())
+end = next(i for i in range(start + 1, len(lines))
+           if lines[i].strip() and len(lines[i]) - len(lines[i].lstrip()) <= indent)
+# Lines that end inside a string cannot take a comment.
+inside = set()
+for tok in tokenize.generate_tokens(io.StringIO("".join(lines)).readline):
+    if tok.type == tokenize.STRING and tok.end[0] > tok.start[0]:
+        inside.update(range(tok.start[0] - 1, tok.end[0] - 1))
+for i, line in enumerate(lines):
+    if not start <= i < end and line.strip() and i not in inside and not line.rstrip().endswith("\\"):
+        lines[i] = line.rstrip("\n") + "  # mutation: outside resume\n"
+open(path, "w").write("".join(lines))
+EOF
+}
+
+for target in "${selected[@]}"; do
+  spec=${targets[$target]:-}
+  if [ -z "$spec" ]; then
+    echo "error: unknown target '$target': choose from ${!targets[*]}" >&2
+    exit 2
+  fi
+  work=$base/$target
+  rm -rf "$work"
+  mkdir -p "$work"
+  (cd "$root" && git ls-files -z --cached --others --exclude-standard -- vidm_rt tests \
+     pyproject.toml | xargs -0 cp --parents -t "$work")
+  {
+    echo "[mutmut]"
+    echo "source_paths = vidm_rt"
+    echo "only_mutate ="
+    for f in ${spec%%|*}; do echo "    $f"; done
+    echo "pytest_add_cli_args_test_selection ="
+    for a in ${spec#*|}; do echo "    $a"; done
+    echo "pytest_add_cli_args = -p no:cacheprovider -q"
+    if [ "$target" = resume ]; then
+      echo "do_not_mutate_patterns = # mutation: outside resume$"
+    fi
+  } > "$work/setup.cfg"
+  [ "$target" != resume ] || only_resume "$work/vidm_rt/train.py"
+  echo "== $target: mutating ${spec%%|*} against ${spec#*|}"
+  began=$(date +%s)
+  (cd "$work" && nice -n 15 "$mutmut" run --max-children "$jobs" > run.log 2>&1) || {
+    tail -n 30 "$work/run.log" >&2
+    echo "error: mutmut failed for $target (log: $work/run.log)" >&2
+    exit 1
+  }
+  seconds=$(( $(date +%s) - began ))
+  (cd "$work" && "$mutmut" results --all true > all.txt 2>/dev/null)
+  grep -E ": (survived|no tests|timeout|suspicious)$" "$work/all.txt" | sed 's/^ *//' \
+    > "$work/survivors.txt" || true
+  total=$(grep -c ":" "$work/all.txt" || true)
+  killed=$(grep -c ": killed$" "$work/all.txt" || true)
+  echo "$target: $killed of $total mutants killed ($(( 100 * killed / (total > 0 ? total : 1) ))%)" \
+       "in ${seconds} s; not killed: $work/survivors.txt"
+  cat "$work/survivors.txt"
+done

@@ -66,11 +66,12 @@ for target in "${selected[@]}"; do
   work=$base/$target
   rm -rf "$work"
   mkdir -p "$work"
-  (cd "$root" && git ls-files -z --cached --others --exclude-standard -- vidm_rt tests \
+  (cd "$root" && git ls-files -z --cached --others --exclude-standard -- vidm_rt tests cpp/src \
      pyproject.toml | xargs -0 cp --parents -t "$work")
   {
     echo "[mutmut]"
     echo "source_paths = vidm_rt"
+    echo "also_copy = cpp"  # a manifest test reads the C parser's format version
     echo "only_mutate ="
     for f in ${spec%%|*}; do echo "    $f"; done
     echo "pytest_add_cli_args_test_selection ="

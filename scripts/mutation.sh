@@ -24,7 +24,7 @@ jobs=${VIDM_RT_MUTATION_JOBS:-2}
 # target -> "files to mutate|test selection"
 declare -A targets=(
   [errors]="vidm_rt/errors.py|tests/test_errors.py"
-  [manifest]="vidm_rt/manifest.py vidm_rt/manifest_schema.py|tests/test_manifest.py"
+  [manifest]="vidm_rt/manifest.py vidm_rt/manifest_schema.py|tests/test_manifest.py tests/test_manifest_helpers.py"
   [noise]="vidm_rt/noise.py|tests/test_noise.py"
   [schedule]="vidm_rt/schedule/*|tests/test_schedule.py tests/test_sampler_reference.py"
   # Saving and restoring a run (restore() refuses changed options); the training loop itself

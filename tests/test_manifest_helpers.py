@@ -1,0 +1,101 @@
+"""What the runtime asks a manifest: the files of a precision, the final-steps graphs, the kind of
+directory a backend accepts and the TensorRT target, each with its one-line refusal."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vidm_rt.checkpoint import load_checkpoint
+from vidm_rt.cli.common import BUNDLED_MODEL
+from vidm_rt.export.torch_only import write_torch_only
+from vidm_rt.manifest import (
+    Manifest,
+    ManifestError,
+    base_graph,
+    check_tensorrt_target,
+    final_graph,
+    final_steps,
+    precision_files,
+    require_kind,
+)
+
+GRAPHS = ("content", "flow", "motion", "update")
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory) -> dict:
+    """A valid manifest's JSON object, with a file per graph."""
+    out = write_torch_only(load_checkpoint(BUNDLED_MODEL), tmp_path_factory.mktemp("h") / "m")
+    data = json.loads((out / "manifest.json").read_text())
+    data.pop("torch_only", None)
+    data["graphs"] = {g: {"file": f"{g}.onnx"} for g in GRAPHS}
+    return data
+
+
+def _manifest(base: dict, **fields) -> Manifest:
+    return Manifest.from_dict({**base, **fields})
+
+
+def _per(**files) -> dict:
+    return {g: {"file": f} if isinstance(f, str) else {"file": f[0], "steps": f[1]}
+            for g, f in files.items()}
+
+
+def test_precision_files_of_each_layout(base) -> None:
+    plain = _manifest(base)
+    assert precision_files(plain, "fp32") == {g: f"{g}.onnx" for g in GRAPHS}
+    fp16 = _per(content="content.onnx", flow="flow.onnx", motion="motion.fp16.onnx",
+                update="update.onnx")
+    int8 = _per(content="content.int8.onnx", flow="flow.onnx", motion="motion.int8.onnx",
+                update="update.onnx", **{"motion.final": ("motion.onnx", 1),
+                                         "content.final": ("content.onnx", 0),
+                                         "other.final": ("x.onnx", 2)})
+    m = _manifest(base, precisions={"fp16": fp16, "int8": int8})
+    assert precision_files(m, "fp16")["motion"] == "motion.fp16.onnx"
+    # Graphs first, then the final-steps graphs that run (steps > 0, of a known denoiser).
+    assert list(precision_files(m, "int8").items()) == [
+        ("content", "content.int8.onnx"), ("flow", "flow.onnx"), ("motion", "motion.int8.onnx"),
+        ("update", "update.onnx"), ("motion.final", "motion.onnx")]
+    steps = final_steps(m, "int8")
+    assert steps["motion"] == 1 and "content" not in steps  # steps 0: the graph does not run
+    assert final_steps(m, None) == final_steps(m, "fp32") == {}
+    assert final_graph("motion") == "motion.final"
+    assert base_graph("motion.final") == "motion" and base_graph("flow") == "flow"
+
+
+@pytest.mark.parametrize("precisions, precision, message", [
+    (None, "fp8", "unknown precision 'fp8': choose one of fp32, fp16, int8"),
+    (None, "fp16", "export/x: has no fp16 graphs: create them with `vidm-rt export CKPT`"),
+    (None, "int8", "export/x: has no int8 graphs: create them with `vidm-rt calibrate export/x`"),
+    ({"int8": {"content": {"file": "c.onnx"}, "motion": {"file": "m.onnx"}}}, "int8",
+     "export/x: int8 lacks graph[(]s[)] flow, update; re-export the model"),
+])
+def test_a_missing_precision_names_the_command(base, precisions, precision, message) -> None:
+    with pytest.raises(ManifestError, match=message):
+        precision_files(_manifest(base, precisions=precisions), precision, "export/x")
+
+
+def test_engine_directories(base) -> None:
+    target = {"version": "10.3.0", "gpu": "NVIDIA H100", "compute_capability": "9.0",
+              "precision": "int8", "export": "export/demo"}
+    graphs = {**base["graphs"], "motion.final": {"file": "motion.final.plan", "steps": 2}}
+    engine = _manifest(base, kind="tensorrt", tensorrt=target, graphs=graphs)
+    assert final_steps(engine, "int8") == {"motion": 2}
+    require_kind(engine, "tensorrt", "engines/e", "tensorrt")
+    with pytest.raises(ManifestError, match="engines/e: TensorRT engines run only with --backend "
+                                            "tensorrt; the torch backend needs the export"):
+        require_kind(engine, "onnx", "engines/e", "torch")
+    with pytest.raises(ManifestError, match="export/x: an ONNX export, not TensorRT engines: build "
+                                            "them with `vidm-rt build export/x`"):
+        require_kind(_manifest(base), "tensorrt", "export/x", "tensorrt")
+    check_tensorrt_target(engine.tensorrt, "engines/e", "10.3.0", "NVIDIA H100", "9.0")
+    with pytest.raises(ManifestError, match=r"engines/e: built with TensorRT 10.3.0 for NVIDIA "
+                                            r"H100 \(sm 9.0\); this machine has TensorRT 10.3.0 "
+                                            r"on NVIDIA L4 \(sm 8.9\): run `vidm-rt build "
+                                            r"export/demo --precision int8` again here"):
+        check_tensorrt_target(engine.tensorrt, "engines/e", "10.3.0", "NVIDIA L4", "8.9")
+    with pytest.raises(ManifestError, match=r"built with TensorRT None for None \(sm None\).*"
+                                            r"`vidm-rt build export/NAME --precision fp16`"):
+        check_tensorrt_target(None, "engines/e", "10.3.0", "NVIDIA L4", "8.9")

@@ -53,7 +53,10 @@ Definition
    Project convention (VIDM sampler): ``video`` is the index of the video in the request or
    batch; ``frame`` is the frame index, frame 0 being the content (first) frame; ``step``
    0 is the initial x_T of that frame, and ``step = i + 1`` is the noise injected by sampler
-   step ``i`` (``i = 0`` is the noisiest step, the first one executed).
+   step ``i`` (``i = 0`` is the noisiest step, the first one executed). ``step =
+   CONDITION_STEP`` (``2**32 - 1``) is the noise added to the previous frame that motion
+   frame ``frame`` is made from, for a model trained with conditioning noise
+   (``VIDMConfig.cond_noise``).
 
 3. **Uniforms.** A uint32 ``r`` maps to ``u = f32(2 * (r >> 9) + 1) * 2**-24``, i.e.
    ``u = (2k + 1) / 2**24`` with ``k = r >> 9`` (23 bits). The integer is below ``2**24`` so
@@ -161,6 +164,7 @@ _PHILOX_M1 = np.uint64(0xCD9E8D57)
 _PHILOX_W0 = 0x9E3779B9
 _PHILOX_W1 = 0xBB67AE85
 _PHILOX_ROUNDS = 10
+CONDITION_STEP = 2**32 - 1  # the conditioning noise of a motion frame (module docstring, 2.)
 
 # Element e lives in block e // 4 and the block index is a uint32 counter word.
 _MAX_ELEMENTS = 4 * 2**32

@@ -6,6 +6,9 @@ x_T by the same per-step update (`vidm_rt.schedule.apply_update`) with the count
 `vidm_rt.noise`, addressed by (seed, video, frame, step): step 0 is x_T, step i+1 the noise of
 sampler step i. So any backend given the same seed and table must produce the same frames.
 
+A model trained with conditioning noise (`VIDMConfig.cond_noise`) sees each previous frame with
+that much noise added, drawn at step `noise.CONDITION_STEP` of the frame being made.
+
 The motion model's flow does not depend on t: it is computed once per frame. `recompute_flow=True`
 runs the reference implementation's own loop instead (flow at every step), the baseline that the
 benchmarks compare against; it gives the same frames.
@@ -53,13 +56,15 @@ def sample_video(
     first_video: int = 0,
     recompute_flow: bool = False,
     frame_index_policy: str = "clamp",
+    cond_noise: float = 0.0,
     device: str | torch.device = "cpu",
 ) -> Iterator[torch.Tensor]:
     """Yield frames (B, 3, H, W) in [-1, 1] one by one, frame 0 first.
 
     Frame 0 is `first_frame` (B or 1, 3, H, W) when given, else the content model's sample.
     Videos are numbered first_video .. first_video + batch - 1 for the noise addressing.
-    Frame f >= 1 uses the frame index `frame_index(f, F, frame_index_policy)`.
+    Frame f >= 1 uses the frame index `frame_index(f, F, frame_index_policy)` and sees the
+    frame before it with `cond_noise` (the checkpoint config's) added.
     """
     if frames < 1:
         raise ValueError("frames must be at least 1")
@@ -89,7 +94,10 @@ def sample_video(
     for f in range(1, frames):
         k_f = frame_index(f, motion.train_frames, frame_index_policy)
         k = torch.full((batch,), float(k_f), dtype=torch.float32, device=device)
-        model_fn = _motion_fn(motion, k, x_prev, x_first, recompute_flow)
+        condition = x_prev
+        if cond_noise:
+            condition = x_prev + np.float32(cond_noise) * noise_for(f, shape)(noise.CONDITION_STEP)
+        model_fn = _motion_fn(motion, k, condition, x_first, recompute_flow)
         x_prev = denoise_frame(model_fn, table, noise_for(f, shape))
         yield x_prev
 

@@ -74,7 +74,8 @@ def sample(ckpt: Path | None, preset: str | None, frames: int, sampler: str, ste
     table = sampler_table(sampler, steps, eta=eta)
     frames_out = []
     stream = sample_video(motion, table, frames, content=content, first_frame=first, seed=seed,
-                          batch=batch, recompute_flow=reference_loop)
+                          batch=batch, recompute_flow=reference_loop,
+                          cond_noise=cfg.cond_noise)
     with progress(frames, f"{cfg.name} {sampler} x{steps}", unit="frame",
                   quiet=quiet) as advance:
         for frame in stream:

@@ -1,0 +1,84 @@
+"""What rank 0 shows and records while training: `train.json` (the options), `log.jsonl` (mean
+loss since the previous entry, the loss terms, seconds), a progress bar, and preview GIFs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .run import Run
+
+
+class RunLog:
+    def __init__(self, run: Run, start: int, progress: bool) -> None:
+        tc, out = run.tc, run.out
+        self.every, self.steps = tc.log_every, tc.steps
+        self.running: list[float] = []
+        self.last_loss = math.nan
+        self.t0 = time.time()
+        self.bar = None
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "train.json").write_text(json.dumps(dataclasses.asdict(tc), indent=2))
+        if progress:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=tc.steps, initial=start,
+                            desc=f"train {tc.model} ({run.cfg.name})", dynamic_ncols=True,
+                            file=sys.stderr)
+        self.file = (out / "log.jsonl").open("a")
+
+    def step(self, done: int, loss: float, terms: dict[str, float]) -> None:
+        """Step `done` (counted from 1) finished with `loss`."""
+        self.last_loss = loss
+        self.running.append(loss)
+        if done % self.every == 0 or done == self.steps:
+            entry = {"step": done, "loss": float(np.mean(self.running)), **terms,
+                     "seconds": round(self.seconds, 2)}
+            self.file.write(json.dumps(entry) + "\n")
+            self.file.flush()
+            self.running = []
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{loss:.4f}")
+
+    @property
+    def seconds(self) -> float:
+        return time.time() - self.t0
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        self.file.close()
+
+
+def write_preview(path: Path, ema: dict[str, Any], cfg: Any, ds: Any, seed: int) -> None:
+    """Two videos of the EMA models side by side in one GIF (an .npy without Pillow)."""
+    import torch
+
+    from ..reference import generate_video
+    from ..schedule import sampler_table
+    from ..video import write_video
+
+    motion = ema.get("motion")
+    if motion is None:
+        return
+    frames = min(cfg.train_frames, 8)
+    first = None
+    if ema.get("content") is None:
+        first = torch.from_numpy(ds.frames_at(0, [0]))
+    video = generate_video(motion, sampler_table("dpmpp2m", 10), frames,
+                           content=ema.get("content"), first_frame=first, seed=seed, batch=2,
+                           cond_noise=cfg.cond_noise, device=next(motion.parameters()).device)
+    # The two videos side by side in one file: (F, 3, H, 2W).
+    side_by_side = torch.cat(list(video.cpu()), dim=-1).numpy()
+    try:
+        write_video(path, side_by_side, fps=8)
+    except ValueError:  # no Pillow: keep the preview as an array
+        write_video(path.with_suffix(".npy"), side_by_side)

@@ -1,5 +1,6 @@
-"""What the runtime asks a manifest: the files of a precision, the final-steps graphs, the kind of
-directory a backend accepts and the TensorRT target, each with its one-line refusal."""
+"""What the runtime asks a manifest (the files of a precision, the final-steps graphs, the kind of
+directory a backend accepts, the TensorRT target) and the manifest's JSON both ways, each with
+its one-line refusal."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 
 import pytest
 
+from vidm_rt import __version__
 from vidm_rt.checkpoint import load_checkpoint
 from vidm_rt.cli.common import BUNDLED_MODEL
 from vidm_rt.export.torch_only import write_torch_only
@@ -19,6 +21,7 @@ from vidm_rt.manifest import (
     final_steps,
     precision_files,
     require_kind,
+    write_manifest,
 )
 
 GRAPHS = ("content", "flow", "motion", "update")
@@ -99,3 +102,51 @@ def test_engine_directories(base) -> None:
     with pytest.raises(ManifestError, match=r"built with TensorRT None for None \(sm None\).*"
                                             r"`vidm-rt build export/NAME --precision fp16`"):
         check_tensorrt_target(None, "engines/e", "10.3.0", "NVIDIA L4", "8.9")
+
+
+# ------------------------------------------------------------------------------------------
+# Manifest <-> JSON: what from_dict refuses and what write_manifest writes
+# ------------------------------------------------------------------------------------------
+
+SHAPED = {"file": "motion.onnx", "inputs": {"x_t": {"shape": [1, 3, 32, 32], "dtype": "float32"}},
+          "outputs": {"out": {"shape": [1, 6, 32, 32]}}}
+
+
+@pytest.mark.parametrize("edit, message", [
+    ({"format": "other"}, "manifest: not a vidm-rt manifest"),
+    ({"graphs": 3}, "manifest: field 'graphs' must be an object; re-export the model"),
+    ({"graphs": {"motion": {**SHAPED, "inputs": {"x_t": {"shape": "x"}}}}},
+     r"field 'graphs.motion.inputs.x_t.shape' must be a list"),
+    ({"graphs": {"motion": {**SHAPED, "inputs": {"x_t": {"shape": [1, "a"]}}}}},
+     r"field 'graphs.motion.inputs.x_t.shape\[1\]' must be an integer, not a string"),
+    ({"batch": [2]}, "field 'batch' must be an integer, not a list"),
+    ({"batch": (2,)}, "field 'batch' must be an integer, not that"),  # no JSON type
+    ({"sampler": {}}, "manifest: field 'sampler': sampler table dict lacks"),
+])
+def test_from_dict_names_the_field(base, edit, message) -> None:
+    with pytest.raises(ManifestError, match=message):
+        Manifest.from_dict({**base, **edit})
+    with pytest.raises(ManifestError, match="manifest: not a vidm-rt manifest"):
+        Manifest.from_dict([base])
+
+
+def test_to_dict_round_trips_shapes_nulls_and_unknown_fields(base) -> None:
+    m = Manifest.from_dict({**base, "graphs": {"motion": SHAPED}, "frames": None, "later": [1]})
+    assert m.frames is None and "format" not in m.extra
+    d = m.to_dict()
+    assert d["graphs"]["motion"] == SHAPED | {"outputs": {"out": {"shape": [1, 6, 32, 32],
+                                                                    "dtype": "float32"}}}
+    assert d["later"] == [1] and "extra" not in d and "frames" not in d
+    assert Manifest.from_dict(d).to_dict() == d
+
+
+def test_write_manifest_writes_sorted_indented_json_with_its_version(base, tmp_path) -> None:
+    (tmp_path / "model.safetensors").write_bytes(b"w")
+    write_manifest(tmp_path, {**base, "files": ["model.safetensors"]})
+    text = (tmp_path / "manifest.json").read_text()
+    data = json.loads(text)
+    assert text == json.dumps(data, indent=2, sort_keys=True)
+    assert data["format"] == "vidm-rt" and data["format_version"] == 1
+    assert data["vidm_rt_version"] == __version__
+    with pytest.raises(ManifestError, match=f"{tmp_path / 'manifest.json'}: field 'batch'"):
+        write_manifest(tmp_path, {**base, "batch": "two"})

@@ -10,8 +10,12 @@ tests/test_gpu.py (`pytest -m gpu`, scripts/gpu_check.sh)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -278,18 +282,42 @@ def test_torch_only_directory_runs_the_torch_backend(export_dir, tiny_models,
         VideoGenerator(path)
 
 
-def test_gpu_check_without_a_gpu_says_so_and_succeeds(tmp_path) -> None:
-    import os
-    import shutil
-    import subprocess
-    from pathlib import Path
-
-    if shutil.which("nvidia-smi"):
-        pytest.skip("this machine has nvidia-smi")
+def run_gpu_check(tmp_path, path: str) -> subprocess.CompletedProcess:
     script = Path(__file__).resolve().parent.parent / "scripts" / "gpu_check.sh"
-    out = subprocess.run(["bash", str(script)], capture_output=True, text=True,
-                         env={**os.environ, "PYTHON": sys.executable})
+    return subprocess.run(["bash", str(script)], capture_output=True, text=True,
+                          env={**os.environ, "PYTHON": sys.executable, "PATH": path,
+                               "GPU_CHECK_RESULTS": str(tmp_path / "results")})
+
+
+def test_gpu_check_without_a_gpu_says_so_and_succeeds(tmp_path) -> None:
+    if shutil.which("nvidia-smi") or Path("/dev/nvidia0").exists():
+        pytest.skip("this machine has an NVIDIA GPU")
+    out = run_gpu_check(tmp_path, os.environ["PATH"])
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == [
-        f"gpu_check: no NVIDIA GPU here (no nvidia-smi, or {sys.executable}'s torch sees no "
-        "CUDA device): skipped"]
+        "gpu_check: no NVIDIA GPU here (no nvidia-smi, /dev/nvidia0 or Jetson release file): "
+        "skipped"]
+
+
+def test_gpu_check_runs_what_the_machine_allows_without_a_cuda_torch(tmp_path) -> None:
+    """A GPU machine whose torch sees no CUDA device (a Jetson with TensorRT and a CPU torch):
+    the check still runs the GPU tests, each of which skips with its own reason, and says which
+    parts it skipped and why, instead of skipping everything."""
+    if shutil.which("nvidia-smi"):
+        pytest.skip("this machine has nvidia-smi")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    smi = bin_dir / "nvidia-smi"
+    smi.write_text("#!/bin/sh\necho 'Fake GPU, 999.0, 8192 MiB'\n")
+    smi.chmod(0o755)
+    out = run_gpu_check(tmp_path, f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "Fake GPU, 999.0, 8192 MiB"
+    assert "gpu_check: TensorRT tests: skipped (TensorRT is not installed for this python)" in lines
+    assert "gpu_check: torch CUDA tests and the benchmark: skipped (no CUDA torch)" in lines
+    # pytest ran the GPU tests, and every one of them skipped with its reason.
+    assert any(line.startswith("SKIPPED") for line in lines)
+    assert not any(" passed" in line or " failed" in line for line in lines)
+    assert lines[-1].startswith("gpu_check: done (exit status 0)")
+    assert len(list((tmp_path / "results").glob("*-gpu-tests.xml"))) == 1

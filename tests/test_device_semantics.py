@@ -18,17 +18,8 @@ from tests.fake_ort_cuda import make_onnxruntime
 from vidm_rt.runtime import VideoGenerator, cuda_memory, device_noise
 from vidm_rt.runtime.device_buffers import DeviceBuffers
 from vidm_rt.runtime.plan import BufferSpec
-from vidm_rt.serve.slots import SlotScheduler, VideoRequest
-from vidm_rt.testing.exports import build_tiny, export_tiny, video
-
-
-@pytest.fixture(scope="module")
-def sampler_exports(tmp_path_factory, tiny_models):
-    """sampler -> a tiny export (3 steps, 4 frames) of a sampler without noise steps."""
-    return {s: export_tiny(tmp_path_factory.mktemp(s), tiny_models, sampler=s, steps=3,
-                           frames=4)[0]
-            for s in ("ddim", "dpmpp2m")}
-
+from vidm_rt.schedule import sampler_table
+from vidm_rt.testing.exports import build_tiny, served_video, video
 
 # ---- uninitialised device memory -------------------------------------------------------------
 
@@ -49,20 +40,23 @@ def test_device_buffers_start_zeroed() -> None:
 
 @pytest.mark.parametrize("backend", ["tensorrt", "onnxruntime"])
 @pytest.mark.parametrize("sampler", ["ddim", "dpmpp2m"])
-def test_samplers_without_noise_steps_on_the_gpu_paths(sampler_exports, tmp_path, monkeypatch,
+def test_samplers_without_noise_steps_on_the_gpu_paths(export_dir, tmp_path, monkeypatch,
                                                        backend, sampler) -> None:
     """The update reads `noise` on every step, scaled by 0 where the sampler adds none; with no
-    noisy step nothing ever writes it, so a buffer left as allocated turns every frame NaN."""
-    export = sampler_exports[sampler]
-    reference = video(VideoGenerator(export))
+    noisy step nothing ever writes it, so a buffer left as allocated turns every frame NaN.
+    (The graphs do not depend on the sampler: its table replaces the export's.)"""
+    ref = VideoGenerator(export_dir)
+    table = sampler_table(sampler, 3, clip_x0=ref.table.clip_x0)
+    assert not table.noise_std.any()
+    reference = video(VideoGenerator(export_dir, table=table))
     cuda = FakeCuda()
     fake_tensorrt.install(monkeypatch, cuda)
     if backend == "tensorrt":
-        gen = VideoGenerator(build_tiny(export, tmp_path, precision="fp32"), backend="tensorrt",
-                             device="cuda")
+        gen = VideoGenerator(build_tiny(export_dir, tmp_path, precision="fp32"),
+                             backend="tensorrt", device="cuda", table=table)
     else:
         monkeypatch.setitem(sys.modules, "onnxruntime", make_onnxruntime(cuda))
-        gen = VideoGenerator(export, device="cuda")
+        gen = VideoGenerator(export_dir, device="cuda", table=table)
     with gen:
         got = video(gen)
     assert np.isfinite(got).all()
@@ -126,18 +120,10 @@ def test_slot_worker_runs_on_the_generators_device(export_dir, tmp_path, monkeyp
     fake_tensorrt.install(monkeypatch, cuda)
     engines = build_tiny(export_dir, tmp_path, precision="fp32")
     reference = video(VideoGenerator(export_dir), frames=3, seed=7)[0]
-    frames: list[np.ndarray] = []
-    ended: list[str | None] = []
-    done = threading.Event()
     with VideoGenerator(engines, backend="tensorrt", device="cuda:1") as gen:
         assert cuda.device == 1 and current_device() == 1
-        scheduler = SlotScheduler(gen)
-        scheduler.submit(VideoRequest(seed=7, frames=3, on_frame=lambda i, f: frames.append(f),
-                                      on_end=lambda e: (ended.append(e), done.set())))
-        assert done.wait(120)
-        scheduler.close()
-    assert ended == [None]
-    np.testing.assert_allclose(np.stack(frames), reference, rtol=0, atol=1e-5)
+        frames = served_video(gen, seed=7, frames=3, timeout=120)
+    np.testing.assert_allclose(frames, reference, rtol=0, atol=1e-5)
 
 
 def test_cuda_memory_makes_its_device_current_on_any_thread(monkeypatch) -> None:

@@ -223,3 +223,157 @@ def test_cuda_memory_close_gives_the_memory_back() -> None:
     after, _ = cuda_call(runtime.cudaMemGetInfo(), "cudaMemGetInfo")
     assert before - during >= 256 << 20
     assert after >= before - (8 << 20)  # back, up to the driver's own bookkeeping
+
+
+def _gpu_count() -> int:
+    if _torch_cuda():
+        import torch
+
+        return torch.cuda.device_count()
+    if _cuda_device():
+        from cuda.bindings import runtime
+
+        return int(runtime.cudaGetDeviceCount()[1])
+    return 0
+
+
+needs_two_gpus = pytest.mark.skipif(_gpu_count() < 2, reason="fewer than two GPUs here")
+# The GPU backends a test can run here, each skipped with its reason where it cannot.
+GPU_BACKENDS = [
+    pytest.param("tensorrt", marks=[needs_export, needs_tensorrt, needs_cuda_python,
+                                    needs_kernel]),
+    pytest.param("onnxruntime", marks=[needs_export, needs_cuda_ep, needs_cuda_python,
+                                       needs_kernel]),
+    pytest.param("torch", marks=[needs_torch_cuda]),
+]
+
+
+def _generator(export_dir, backend: str, tmp_path, device: str = "cuda", **kwargs):
+    """A generator of `export_dir` on `backend` at `device` (TensorRT: fp32 engines built for
+    that device)."""
+    if backend == "tensorrt":
+        from vidm_rt.build import BuildOptions, build_engines
+
+        index = int(device.split(":")[1]) if ":" in device else 0
+        engines = build_engines(export_dir, BuildOptions(precision="fp32", device=index,
+                                                         out=tmp_path / f"e{index}"))
+        return VideoGenerator(engines, backend="tensorrt", device=device, **kwargs)
+    return VideoGenerator(export_dir, backend=backend, device=device, **kwargs)
+
+
+def _cpu_reference(export_dir, **kwargs) -> np.ndarray:
+    return video(VideoGenerator(export_dir, backend="onnxruntime" if HAS_ONNX else "torch",
+                                **kwargs))
+
+
+@needs_cuda_python
+def test_device_buffers_are_zeroed_over_reused_memory() -> None:
+    """cudaMalloc hands freed memory back with its old bytes: buffers allocated after a
+    generator freed memory full of NaN bits still start as zeros."""
+    from vidm_rt.runtime.cuda_memory import CudaBindingsMemory
+    from vidm_rt.runtime.device_buffers import DeviceBuffers
+    from vidm_rt.runtime.plan import BufferSpec
+
+    shape = (2, 3, 64, 64)
+    nbytes = int(np.prod(shape)) * 4
+    first = CudaBindingsMemory(0)
+    stream = first.create_stream()
+    dirty = [first.malloc(nbytes) for _ in range(4)]
+    host = first.host_alloc(nbytes, mapped=False)
+    host.array[:] = 0xFF   # NaN as float32
+    for address in dirty:
+        first.copy_async(address, host.array.ctypes.data, nbytes, stream)
+    first.synchronize(stream)
+    first.close()
+    second = CudaBindingsMemory(0)
+    try:
+        stream = second.create_stream()
+        specs = [BufferSpec("noise", shape), BufferSpec("x0.1", shape),
+                 BufferSpec("x.0", shape, host=True)]
+        buffers = DeviceBuffers(second, stream, specs)
+        out = second.host_alloc(nbytes, mapped=False)
+        for name in ("noise", "x0.1"):
+            second.copy_async(out.array.ctypes.data, buffers.layout.addresses[name], nbytes,
+                              stream)
+            second.synchronize(stream)
+            assert not out.array.any(), name
+        assert not buffers.read("x.0").any()
+    finally:
+        second.close()
+
+
+@pytest.mark.parametrize("backend", GPU_BACKENDS)
+@pytest.mark.parametrize("sampler", ["ddim", "dpmpp2m"])
+def test_samplers_without_noise_steps(export_dir, tmp_path, backend, sampler) -> None:
+    """DDIM and DPM-Solver++ never write the noise buffer that every update reads (x 0)."""
+    from vidm_rt.schedule import sampler_table
+
+    clip = VideoGenerator(export_dir, backend="torch").table.clip_x0
+    table = sampler_table(sampler, 4, clip_x0=clip)
+    reference = _cpu_reference(export_dir, table=table)
+    with _generator(export_dir, backend, tmp_path, table=table) as gen:
+        got = video(gen)
+    assert np.isfinite(got).all()
+    assert psnr_per_frame(reference, got).min() >= 45
+
+
+@pytest.mark.parametrize("backend", GPU_BACKENDS)
+def test_two_generators_in_one_process(export_dir, tmp_path, backend) -> None:
+    """A second generator after the first was closed (its memory reused) and two at once give
+    the same frames."""
+    from vidm_rt.schedule import sampler_table
+
+    table = sampler_table("ddim", 4, clip_x0=VideoGenerator(export_dir, backend="torch")
+                          .table.clip_x0)
+    with _generator(export_dir, backend, tmp_path, table=table) as gen:
+        first = video(gen)
+    with _generator(export_dir, backend, tmp_path, table=table) as a, \
+            _generator(export_dir, backend, tmp_path, table=table) as b:
+        again, other = video(a), video(b)
+    assert np.isfinite(first).all()
+    np.testing.assert_allclose(again, first, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(other, first, rtol=0, atol=1e-5)
+
+
+@needs_export
+@needs_tensorrt
+@needs_cuda_python
+@needs_kernel
+def test_tensorrt_fp16_and_int8_engines(export_dir, tmp_path) -> None:
+    """FP16 engines against ONNX Runtime's FP16 emulation; INT8 engines built from the INT8 +
+    FP16 graphs calibrate writes, against ONNX Runtime's INT8 (the content frame: later frames
+    carry each engine's own rounding forward)."""
+    import shutil
+
+    from vidm_rt.build import BuildOptions, build_engines
+    from vidm_rt.export.calibrate import quantize_export, record_calibration
+    from vidm_rt.manifest import load_manifest
+
+    fp16 = build_engines(export_dir, BuildOptions(precision="fp16", out=tmp_path / "fp16"))
+    emulated = video(VideoGenerator(export_dir, options=RuntimeOptions(precision="fp16",
+                                                                       emulate_fp16=True)))
+    with VideoGenerator(fp16, backend="tensorrt", device="cuda") as gen:
+        got = video(gen)
+    assert np.isfinite(got).all() and psnr_per_frame(emulated, got)[0] >= 35
+    export = tmp_path / "export"
+    shutil.copytree(export_dir, export)
+    record_calibration(export, tmp_path / "calib", videos=2, frames=3)
+    quantize_export(export, tmp_path / "calib")
+    int8 = build_engines(export, BuildOptions(precision="int8", out=tmp_path / "int8"))
+    assert load_manifest(int8).graphs["motion"].source == "motion.int8.fp16.onnx"
+    cpu = video(VideoGenerator(export, options=RuntimeOptions(precision="int8")))
+    with VideoGenerator(int8, backend="tensorrt", device="cuda") as gen:
+        got = video(gen)
+    assert np.isfinite(got).all() and psnr_per_frame(cpu, got)[0] >= 30
+
+
+@needs_two_gpus
+@pytest.mark.parametrize("backend", GPU_BACKENDS)
+def test_second_gpu_through_the_slot_worker(export_dir, tmp_path, backend) -> None:
+    """`serve --device cuda:1`: the slot worker thread makes device 1 current."""
+    from vidm_rt.testing.exports import served_video
+
+    reference = _cpu_reference(export_dir)[0]
+    with _generator(export_dir, backend, tmp_path, device="cuda:1") as gen:
+        frames = served_video(gen, seed=3, frames=5)
+    assert psnr_per_frame(reference[None], frames[None]).min() >= 45

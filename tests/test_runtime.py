@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,13 +18,7 @@ from vidm_rt.manifest import ManifestError, load_manifest
 from vidm_rt.reference import generate_video
 from vidm_rt.runtime import VideoGenerator
 from vidm_rt.schedule import frame_index, sampler_table
-
-
-def export_tiny(root: Path, tiny_models, **options) -> tuple[Path, dict[str, float]]:
-    """Save the tiny models as a checkpoint in `root` and export them there as `tiny`."""
-    cfg, content, motion = tiny_models
-    ckpt = save_checkpoint(root / "tiny.safetensors", cfg, content, motion)
-    return export_checkpoint(ckpt, ExportOptions(name="tiny", out_dir=root, **options))
+from vidm_rt.testing.exports import assert_runs_without_torch, export_tiny
 
 
 @pytest.fixture(scope="module")
@@ -117,30 +106,6 @@ def test_image_to_video_and_batch_addressing(exported, tiny_models, tmp_path) ->
     assert psnr_per_frame(videos[3][:, 1:], videos[0][:, 1:]).max() < 20
     with pytest.raises(ValueError, match="first frame has shape"):
         next(VideoGenerator(exported[0]).generate(2, first_frame=np.zeros((3, 16, 16))))
-
-
-BLOCK_TORCH = """
-import sys
-class Block:
-    def find_spec(self, name, path=None, target=None):
-        if name == "torch" or name.startswith("torch."):
-            raise ImportError("torch is blocked")
-sys.meta_path.insert(0, Block())
-"""
-
-
-def assert_runs_without_torch(body: str) -> None:
-    """Run `body` in a fresh interpreter (repository root importable) where importing torch fails,
-    and check that it succeeds without torch in sys.modules."""
-    root = Path(__file__).resolve().parent.parent
-    code = (BLOCK_TORCH + textwrap.dedent(body)
-            + '\nassert "torch" not in sys.modules\nprint("ok")\n')
-    path = os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])
-    env = {**os.environ, "PYTHONPATH": path}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         cwd=root)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "ok"
 
 
 def test_runtime_never_imports_torch(exported) -> None:

@@ -1,13 +1,17 @@
 """The GPU path's shared core on the CPU: frame sequence, binding table, capture/replay, engine
 manifest checks, `vidm-rt build` and the TensorRT backend, against a fake CUDA/TensorRT pair
-(tests/fake_gpu.py) that executes the launches with numpy and ONNX Runtime."""
+(tests/fake_gpu.py) that executes the launches with numpy and ONNX Runtime.
+
+The fakes run the same ONNX Runtime graphs and the same numpy noise as the reference, so on
+the CPU these tests prove binding order, shapes and buffer lifetimes, not GPU numerics
+(TensorRT's FP16/INT8 kernels, the CUDA noise kernel): those are checked on a GPU by
+tests/test_gpu.py (`pytest -m gpu`, scripts/gpu_check.sh)."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import shutil
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,9 +19,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tests.fake_gpu import FakeConfig, FakeCuda, FakeNetwork, FakeParser, make_tensorrt
-from tests.test_runtime import assert_runs_without_torch, export_tiny
-from vidm_rt.build import BuildOptions, build_engines
+from tests import fake_tensorrt
+from tests.fake_gpu import FakeCuda
+from tests.fake_tensorrt import FakeConfig, FakeNetwork, FakeParser, make_tensorrt
 from vidm_rt.cli import main
 from vidm_rt.manifest import (
     ManifestError,
@@ -28,56 +32,22 @@ from vidm_rt.manifest import (
     write_manifest,
 )
 from vidm_rt.manifest_schema import plain
-from vidm_rt.runtime import RuntimeOptions, VideoGenerator, cuda_memory
+from vidm_rt.runtime import RuntimeOptions, VideoGenerator
 from vidm_rt.runtime.bindings import DeviceLayout, TensorInfo, binding_table
 from vidm_rt.runtime.frame import CopyBuffer, DrawNoise, RunGraph, ZeroBuffer, frame_ops
 from vidm_rt.runtime.plan import build_plan
 from vidm_rt.schedule import sampler_table
+from vidm_rt.testing.exports import assert_runs_without_torch, video
+from vidm_rt.testing.exports import build_tiny as build
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def export_dir(tmp_path_factory, tiny_models) -> Path:
-    """A tiny export (ancestral, 3 steps) with a "precisions" section: fp16 files are copies of
-    the fp32 graphs (the fake builder only reads them), int8 absent; marked as exported with
-    --fp16-weights, which the engine manifest must carry."""
-    path, _ = export_tiny(tmp_path_factory.mktemp("gpu-export"), tiny_models,
-                          sampler="ancestral", steps=3, frames=4)
-    manifest = load_manifest(path).to_dict()
-    fp32 = {g: {"file": s["file"]} for g, s in manifest["graphs"].items()}
-    fp16 = {}
-    for graph, spec in fp32.items():
-        if manifest["precisions"]["fp16"][graph] == spec:  # FP32 in every precision (update, flow)
-            fp16[graph] = spec
-            continue
-        name = spec["file"].replace(".onnx", ".fp16.onnx")
-        shutil.copy(path / spec["file"], path / name)
-        fp16[graph] = {"file": name}
-    manifest["precisions"] = {"fp32": fp32, "fp16": fp16}
-    manifest["fp16_weights"] = True
-    manifest["files"] = sorted(set(manifest["files"]) | {s["file"] for s in fp16.values()})
-    write_manifest(path, manifest)
-    return path
 
 
 @pytest.fixture
 def fake_gpu(monkeypatch):
     """(FakeCuda, fake tensorrt module at version 10.12) installed for the code under test."""
     cuda = FakeCuda()
-    trt = make_tensorrt(cuda)
-    monkeypatch.setitem(sys.modules, "tensorrt", trt)
-    monkeypatch.setattr(cuda_memory, "open_device", lambda index=0: cuda)
-    return cuda, trt
-
-
-def build(export_dir: Path, tmp_path: Path, **kwargs) -> Path:
-    options = BuildOptions(out=tmp_path / "engines" / "tiny", **kwargs)
-    return build_engines(export_dir, options)
-
-
-def video(gen: VideoGenerator, frames: int = 4, seed: int = 5) -> np.ndarray:
-    return np.stack(list(gen.generate(frames, seed=seed)), axis=1)
+    return cuda, fake_tensorrt.install(monkeypatch, cuda)
 
 
 # ---- shared core ---------------------------------------------------------------------------
@@ -162,10 +132,9 @@ def test_precision_contract(export_dir) -> None:
                                              ("11.0.0.1", True)])
 def test_build_typing_by_version(export_dir, tmp_path, monkeypatch, version, strong) -> None:
     cuda = FakeCuda()
-    trt = make_tensorrt(cuda, version)
-    monkeypatch.setitem(sys.modules, "tensorrt", trt)
-    monkeypatch.setattr(cuda_memory, "open_device", lambda index=0: cuda)
+    trt = fake_tensorrt.install(monkeypatch, cuda, version)
     out = build(export_dir, tmp_path, precision="fp16")
+    assert cuda.calls.count("close") == 1   # the device opened for the build is closed
     assert len(trt.builds) == 4
     manifest = load_manifest(out)
     for b in trt.builds:
@@ -298,12 +267,15 @@ def test_tensorrt_backend_equals_onnxruntime(export_dir, tmp_path, fake_gpu, opt
     assert cuda.calls[first:].count("capture_begin") == 2 * captures
 
 
-def test_int8_final_steps_build_and_run_on_their_own_engines(export_dir, tmp_path,
-                                                             fake_gpu) -> None:
+@pytest.mark.parametrize("version", ["10.3.0.30", "10.12.0.36"])
+def test_int8_final_steps_build_and_run_on_their_own_engines(export_dir, tmp_path, monkeypatch,
+                                                             version) -> None:
     """An int8 export whose denoisers run their last step on the FP32 graphs (the default
     layout of `vidm-rt calibrate`): the build makes a plan for each final-steps graph, and the
     backend launches it at the last step. The "int8" graphs here are copies of the FP32 ones, so
-    the video must equal ONNX Runtime's FP32 video."""
+    the video must equal ONNX Runtime's FP32 video. A weakly typed build (10.3) sets FP16 with
+    INT8 on the QDQ graphs (they are FP16 graphs with Q/DQ) and no flag on the FP32 ones."""
+    trt = fake_tensorrt.install(monkeypatch, FakeCuda(), version)
     export = tmp_path / "export"
     shutil.copytree(export_dir, export)
     manifest = load_manifest(export).to_dict()
@@ -317,6 +289,10 @@ def test_int8_final_steps_build_and_run_on_their_own_engines(export_dir, tmp_pat
     manifest["files"] = sorted(set(manifest["files"]) | {s["file"] for s in int8.values()})
     write_manifest(export, manifest)
     engines = build(export, tmp_path, precision="int8")
+    reduced = {"FP16", "INT8"} if version.startswith("10.3") else set()
+    assert {Path(b["network"].source).name: b["config"].flags for b in trt.builds} == {
+        "content.int8.onnx": reduced, "motion.int8.onnx": reduced, "flow.int8.onnx": reduced,
+        "update.int8.onnx": reduced, "motion.onnx": set()}
     built = load_manifest(engines).graphs
     assert built["motion.final"].steps == 1 and built["motion.final"].precision == "fp32"
     assert built["motion.final"].source == "motion.onnx" and built["motion"].steps is None
@@ -391,7 +367,8 @@ def test_cli_build_generate_and_bench_on_fakes(export_dir, tmp_path, fake_gpu) -
 def test_tensorrt_path_never_imports_torch(export_dir, tmp_path, fake_gpu) -> None:
     engines = build(export_dir, tmp_path, precision="fp32")
     assert_runs_without_torch(f"""
-        from tests.fake_gpu import FakeCuda, make_tensorrt
+        from tests.fake_gpu import FakeCuda
+        from tests.fake_tensorrt import make_tensorrt
         from vidm_rt.runtime import VideoGenerator, cuda_memory
         cuda = FakeCuda()
         sys.modules["tensorrt"] = make_tensorrt(cuda)
@@ -412,7 +389,7 @@ def test_torch_backend_precision_errors(export_dir) -> None:
 def test_noise_kernel_compile_and_launch_settings() -> None:
     from vidm_rt.runtime.device_noise import KERNEL_DIR, launch_config, nvrtc_options, status_code
 
-    options = nvrtc_options(8, 7)
+    options = nvrtc_options("sm_87")
     assert b"--gpu-architecture=sm_87" in options and b"--fmad=false" in options
     assert f"--include-path={KERNEL_DIR}".encode() in options
     assert not any(b"fast-math" in o for o in options)

@@ -4,18 +4,19 @@
                       (+ motion.final.plan, content.final.plan: int8's FP32 final steps)
 
 The graphs of the requested precision come from the export manifest's "precisions" section
-(`manifest.precision_files`): fp16 from `vidm-rt export`, int8 (QDQ) from `vidm-rt calibrate`.
+(`manifest.precision_files`): fp16 from `vidm-rt export`, int8 (QDQ) from `vidm-rt calibrate`,
+which for TensorRT are the INT8 + FP16 graphs it lists in quantization.tensorrt_files.
 Each is parsed with TensorRT's ONNX parser and built with the Python API (named tensors only):
 
 - TensorRT >= 10.12 (and 11.x, where it is the only mode): a strongly typed network; the ONNX
   graph's own types decide the precision and no precision flag is set (weak typing is deprecated
   in 10.12 and removed in 11.0).
 - older 10.x (JetPack 6 ships 10.3): a weakly typed network with the FP16 flag for the fp16
-  graphs and the INT8 flag for the QDQ graphs (explicit quantization); graphs whose file is the
-  FP32 one in that precision too (update, flow) get no flag and build in FP32. The FP16 flag
-  lets TensorRT lower any layer, so every layer of an FP16 graph whose outputs the graph types
-  FP32 (all but its convolutions and products, export/fp16.py) is pinned to FP32 with
-  OBEY_PRECISION_CONSTRAINTS.
+  graphs, and FP16 + INT8 for the QDQ graphs (explicit quantization of the FP16 graph); graphs
+  whose file is the FP32 one in that precision too (update, flow) get no flag and build in FP32.
+  The FP16 flag lets TensorRT lower any layer, so every layer of a reduced graph whose outputs
+  the graph types FP32 (all but its convolutions and products, export/fp16.py) is pinned to
+  FP32 with OBEY_PRECISION_CONSTRAINTS.
 - static shapes need no optimisation profile; a graph with a dynamic input gets one profile with
   min = opt = max = the export's shape.
 - one timing cache shared by all graphs, read before and written after the build, so a rebuild
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_write, holds, write_bytes
+from .export.calibrate import TENSORRT_FILES
 from .manifest import (
     MANIFEST,
     Manifest,
@@ -99,9 +101,11 @@ def _configure(trt: Any, builder: Any, network: Any, options: BuildOptions, stro
         # FP16's 10-bit mantissa: fp32 engines are the reference, and what a reduced-precision
         # graph keeps in FP32 (its output conv, an FP32 flow) is kept there for accuracy.
         config.clear_flag(trt.BuilderFlag.TF32)
-    # A weakly typed build lets the flag lower any layer of the network, whatever its ONNX types:
-    # graphs that every precision runs in FP32 (the sampler update, the flow) get no flag.
-    if not strong and reduced and options.precision == "fp16":
+    # A weakly typed build lets the flags lower any layer of the network, whatever its ONNX
+    # types: graphs that every precision runs in FP32 (the sampler update, the flow) get none.
+    # An INT8 graph is the FP16 graph with Q/DQ, so it gets FP16 too (else every layer that is
+    # not quantized would run FP32).
+    if not strong and reduced:
         config.set_flag(trt.BuilderFlag.FP16)
     if not strong and reduced and options.precision == "int8":
         config.set_flag(trt.BuilderFlag.INT8)
@@ -163,9 +167,24 @@ def build_engines(export_dir: str | Path, options: BuildOptions,
     if options.dla_core is not None and options.precision == "fp32":
         raise ValueError("DLA runs fp16 and int8 only: build with --precision fp16 or int8")
     files = precision_files(manifest, options.precision, export_dir)
+    if options.precision == "int8":
+        # The INT8 + FP16 graphs calibrate wrote for TensorRT (export/calibrate.py), where the
+        # FP32-typed QDQ graphs ONNX Runtime runs would build INT8 + FP32.
+        files.update((manifest.quantization or {}).get(TENSORRT_FILES, {}))
     finals = final_steps(manifest, options.precision)
     trt = import_tensorrt()
+    # The device is opened only for its name and compute capability (the engines are built for
+    # it): closed before returning, also when the build fails.
     gpu = open_device(options.device)
+    try:
+        return _build(trt, gpu, export_dir, manifest, files, finals, options, say)
+    finally:
+        gpu.close()
+
+
+def _build(trt: Any, gpu: Any, export_dir: Path, manifest: Manifest,
+           files: dict[str, str], finals: dict[str, int], options: BuildOptions,
+           say: Callable[[str], None]) -> Path:
     version = trt.__version__
     out, cache_path = default_paths(export_dir, options, version, gpu.compute_capability)
     strong = strongly_typed(version)
@@ -195,7 +214,7 @@ def build_engines(export_dir: str | Path, options: BuildOptions,
             reduced = file != spec.file
             config = _configure(trt, builder, network, options, strong, cache, shapes, reduced)
             pinned = None
-            if not strong and reduced and options.precision == "fp16":
+            if not strong and reduced:
                 pinned = _pin_fp32_layers(trt, network, config)
                 say(f"  weakly typed: {pinned} of {network.num_layers} layers pinned to FP32"
                     if pinned is not None else "  weakly typed: TensorRT reports no FP16 tensor "

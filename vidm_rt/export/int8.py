@@ -160,3 +160,64 @@ def quantize_graph(src: Path, dst: Path, samples: Sequence[dict[str, np.ndarray]
         logger.setLevel(level)
     onnx.checker.check_model(str(dst))
     return {name: len(groups[name]) for name in options.exclude}
+
+
+# FP16 scales on QuantizeLinear / DequantizeLinear (their float type follows the scale's) need
+# opset 19.
+FP16_QDQ_OPSET = 19
+
+
+def fp16_qdq_graph(qdq, fp16):
+    """The INT8 graph TensorRT builds (INT8 + FP16, as ModelOpt makes it): the FP32-typed QDQ
+    graph `qdq` (quantize_graph's output, which ONNX Runtime's CPU EP runs) with every node in
+    FP16 that runs in FP16 in the export's FP16 graph `fp16`, together with the Q/DQ pairs
+    around those nodes (FP16 scales, opset 19). A strongly typed TensorRT build takes its types
+    from the graph: from the FP32-typed QDQ graph it would run every unquantized layer in FP32.
+    Nodes kept FP32 in the FP16 graph (normalizations, conditioning, residual stream, head) stay
+    FP32 here too; Casts join the two, as in the FP16 graph."""
+    import onnx
+    from onnx import TensorProto
+
+    from ..precision import weightless
+    from .fp16 import convert_to_fp16
+    from .graph_regions import FP16_OPS
+
+    inferred = onnx.shape_inference.infer_shapes(weightless(fp16)).graph
+    half_tensors = {v.name for v in inferred.value_info
+                    if v.type.tensor_type.elem_type == TensorProto.FLOAT16}
+    names = {n.name for n in qdq.graph.node}
+    half = {n.name for n in fp16.graph.node
+            if n.op_type in FP16_OPS and n.output[0] in half_tensors and n.name in names}
+    producer = {y: n for n in qdq.graph.node for y in n.output}
+    readers: dict[str, list] = {}
+    for n in qdq.graph.node:
+        for x in n.input:
+            readers.setdefault(x, []).append(n)
+    for node in [n for n in qdq.graph.node if n.name in half]:
+        for x in node.input:  # DQ(weights) and Q -> DQ of the activations it reads
+            dq = producer.get(x)
+            if dq is not None and dq.op_type == "DequantizeLinear":
+                half.add(dq.name)
+                q = producer.get(dq.input[0])
+                if q is not None and q.op_type == "QuantizeLinear":
+                    half.add(q.name)
+        for y in node.output:  # Q -> DQ of its output
+            for q in readers.get(y, []):
+                if q.op_type == "QuantizeLinear":
+                    half.add(q.name)
+                    half.update(r.name for r in readers.get(q.output[0], [])
+                                if r.op_type == "DequantizeLinear")
+    source = onnx.ModelProto()
+    source.CopyFrom(qdq)
+    for opset in source.opset_import:
+        if opset.domain in ("", "ai.onnx"):
+            opset.version = max(opset.version, FP16_QDQ_OPSET)
+    return convert_to_fp16(source, half)
+
+
+def write_fp16_qdq(qdq: Path, fp16: Path, dst: Path) -> str:
+    """fp16_qdq_graph of the files `qdq` and `fp16`, written to `dst`; returns its name."""
+    import onnx
+
+    onnx.save(fp16_qdq_graph(onnx.load(str(qdq)), onnx.load(str(fp16))), str(dst))
+    return dst.name

@@ -31,7 +31,8 @@ KERNEL_NAME = b"vidm_gaussian_noise"
 NVRTC_OPTIONS = ("--fmad=false", "--prec-div=true", "--prec-sqrt=true", "--ftz=false")
 THREADS = 256
 CUDA_PYTHON_MISSING = ("device noise needs cuda-python (`cuda.bindings`): pip install "
-                       "'vidm-rt[gpu]' (or pip install cuda-python)")
+                       "'vidm-rt[gpu]' (CUDA 12), 'vidm-rt[gpu-cu13]' (CUDA 13) or, on a "
+                       "Jetson, 'vidm-rt[jetson]' (see docs/gpu.md)")
 
 
 def status_code(status: Any) -> int:

@@ -183,6 +183,13 @@ class VideoGenerator(Closing):
             self._prepared[launch] = self.backend.prepare(launch)
         return self._prepared[launch]
 
+    def make_current(self) -> None:
+        """Make the generator's GPU current on the calling thread. CUDA's current device is
+        per host thread and the generator sets it only on the thread that built it: another
+        thread that runs it (a server's worker) calls this first, else its launches go to
+        device 0. A no-op on the CPU."""
+        self.backend.make_current()
+
     @property
     def image_shape(self) -> tuple[int, int, int]:
         return (self.channels, self.height, self.width)

@@ -1,18 +1,20 @@
 """TensorRT backend: the engine directory's plans over device buffers allocated once.
 
-One execution context per plan, all on the backend's one stream. The schedule's buffers are
-`device_buffers.DeviceBuffers` (pinned staging only for the host-visible ones, or mapped memory
-with --zero-copy). A launch sets every I/O tensor's address from its binding table
-(`bindings.py`) and enqueues with execute_async_v3; the context is shared by all launches of a
-graph (the addresses differ per step: x ping-pong, table rows), which is fine because they are
-serialised on that stream and a captured CUDA graph keeps the addresses of each enqueue. Noise
+One execution context per distinct binding set: a launch's context gets its I/O tensor
+addresses (`bindings.py`) once, when the launch is prepared, and a launch only enqueues it with
+execute_async_v3. The launches of one graph differ in their addresses (x ping-pong, table
+rows), and a captured CUDA graph is tied to the state of the contexts it was captured with (a
+context may keep its addresses in memory it owns, which a replay reads as they are then): so
+no context is ever re-addressed, and a frame's capture holds S enqueues of S contexts, not S of
+one. The schedule's buffers are `device_buffers.DeviceBuffers` (pinned staging only for the
+host-visible ones, or mapped memory with --zero-copy), all on the backend's one stream. Noise
 comes from the CUDA kernel (`device_noise.py`), so `frame.py` captures a whole frame once and
 replays it.
 
-Activation memory: the launches never overlap, so every context of the directory runs on one
-device buffer of the largest need (`shared_activation_contexts`). Importing this module imports
-neither torch nor TensorRT; TensorRT is imported when a backend is made. Only named-tensor APIs
-(TensorRT 10.3 .. 11.x).
+Activation memory: the launches never overlap, so every context runs on one device buffer of
+the largest need of the directory's engines (`activation_memory`), which keeps a context per
+binding set cheap. Importing this module imports neither torch nor TensorRT; TensorRT is
+imported when a backend is made. Only named-tensor APIs (TensorRT 10.3 .. 11.x).
 
 close() (also on a failed construction): wait for the stream, destroy the captured graphs, drop
 the contexts, engines and runtime, then free the buffers, the activation memory and the stream.
@@ -33,8 +35,8 @@ from .device_buffers import DeviceBuffers
 from .lifetime import Closing
 from .plan import BufferSpec, Launch
 
-TENSORRT_MISSING = ("TensorRT is not installed: pip install 'vidm-rt[gpu]' (or install TensorRT; "
-                    "on Jetson it comes with JetPack)")
+TENSORRT_MISSING = ("TensorRT is not installed: pip install 'vidm-rt[gpu]' (CUDA 12) or "
+                    "'vidm-rt[gpu-cu13]' (CUDA 13); on a Jetson it comes with JetPack")
 
 
 def import_tensorrt() -> Any:
@@ -52,10 +54,9 @@ def device_index(device: str) -> int:
     return int(match.group(1) or 0)
 
 
-def shared_activation_contexts(trt: Any, engines: dict[str, Any],
-                               malloc: Callable[[int], int]) -> tuple[dict[str, Any], int]:
-    """One execution context per engine, all on one activation buffer of the largest need
-    (allocated with `malloc`); returns (contexts, its size in bytes).
+def activation_memory(engines: dict[str, Any], malloc: Callable[[int], int]) -> tuple[int, int]:
+    """(address, size) of one activation buffer of the largest need of `engines`, for every
+    execution context of the directory.
 
     Every supported version takes the same path: contexts created with
     ExecutionContextAllocationStrategy.USER_MANAGED (TensorRT 10.0 and later), each engine's
@@ -67,16 +68,7 @@ def shared_activation_contexts(trt: Any, engines: dict[str, Any],
     """
     size = max(int(engine.device_memory_size_v2) for engine in engines.values())
     # cudaMalloc(0) returns no pointer: engines that need no activations get none.
-    memory = malloc(size) if size else 0
-    contexts = {}
-    for graph, engine in engines.items():
-        context = engine.create_execution_context(
-            trt.ExecutionContextAllocationStrategy.USER_MANAGED)
-        if context is None:
-            raise RuntimeError(f"TensorRT could not create an execution context for {graph}")
-        context.set_device_memory(memory, size)
-        contexts[graph] = context
-    return contexts, size
+    return (malloc(size) if size else 0), size
 
 
 class TensorRTBackend(Closing):
@@ -99,7 +91,8 @@ class TensorRTBackend(Closing):
         index = device_index(device)
         trt = import_tensorrt()
         self.engines: dict[str, Any] = {}
-        self.contexts: dict[str, Any] = {}
+        # (graph, binding table) -> its execution context
+        self.contexts: dict[tuple[str, tuple[tuple[str, int], ...]], Any] = {}
         self.cuda = cuda_memory.open_device(index)
         try:
             self._load(trt, Path(engine_dir), manifest)
@@ -124,15 +117,15 @@ class TensorRTBackend(Closing):
                                  tuple(engine.get_tensor_shape(name)),
                                  np.dtype(trt.nptype(engine.get_tensor_dtype(name))).name)
                 for name in (engine.get_tensor_name(i) for i in range(engine.num_io_tensors))}
-        self.contexts, self.activation_bytes = shared_activation_contexts(
-            trt, self.engines, self.cuda.malloc)
-        for graph, context in self.contexts.items():
-            for name, info in self.io[graph].items():
-                if info.is_input:  # static shapes: required only where a dimension is dynamic
-                    shape = manifest.graphs[graph].inputs[name].shape
-                    context.set_input_shape(name, tuple(shape))
+        self.activation, self.activation_bytes = activation_memory(self.engines, self.cuda.malloc)
+        self.shapes = {graph: {name: tensor.shape for name, tensor in spec.inputs.items()}
+                       for graph, spec in manifest.graphs.items()}
+        self.trt = trt
         self.stream = self.cuda.create_stream()
         self.kernel = self.cuda.noise_kernel()
+
+    def make_current(self) -> None:
+        self.cuda.make_current()
 
     def allocate(self, specs: list[BufferSpec]) -> None:
         self.buffers = DeviceBuffers(self.cuda, self.stream, specs, self.zero_copy)
@@ -147,15 +140,31 @@ class TensorRTBackend(Closing):
     def synchronize(self) -> None:
         self.buffers.synchronize()
 
+    def _context(self, graph: str, table: tuple[tuple[str, int], ...]) -> Any:
+        """The execution context of `graph` bound to `table`, made on first use."""
+        key = (graph, table)
+        if key not in self.contexts:
+            context = self.engines[graph].create_execution_context(
+                self.trt.ExecutionContextAllocationStrategy.USER_MANAGED)
+            if context is None:
+                raise RuntimeError(f"TensorRT could not create an execution context for {graph}")
+            context.set_device_memory(self.activation, self.activation_bytes)
+            for name, info in self.io[graph].items():
+                if info.is_input:  # static shapes: required only where a dimension is dynamic
+                    context.set_input_shape(name, self.shapes[graph][name])
+            for name, address in table:
+                if not context.set_tensor_address(name, address):
+                    raise RuntimeError(f"TensorRT refused the address of {name} of {graph}")
+            self.contexts[key] = context
+        return self.contexts[key]
+
     def prepare(self, launch: Launch) -> Callable[[], None]:
-        context = self.contexts[launch.graph]
         table = binding_table(launch, self.layout, self.io[launch.graph],
                               f"{launch.graph} engine")
+        context = self._context(launch.graph, tuple(table))
         stream, buffers = self.stream, self.buffers
 
         def run() -> None:
-            for name, address in table:
-                context.set_tensor_address(name, address)
             if not context.execute_async_v3(stream):
                 raise RuntimeError(f"TensorRT could not enqueue the {launch.graph} engine")
             buffers.busy = True

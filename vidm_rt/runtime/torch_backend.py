@@ -104,6 +104,10 @@ class TorchBackend(Closing):
         self.synchronize()
         return self.staging[name].numpy().copy()
 
+    def make_current(self) -> None:
+        if self.cuda:
+            torch.cuda.set_device(self.device)   # per thread, as cudaSetDevice
+
     def synchronize(self) -> None:
         if self.cuda:
             torch.cuda.current_stream(self.device).synchronize()

@@ -84,3 +84,30 @@ def video(gen: Any, frames: int = 4, seed: int = 5) -> Any:
     import numpy as np
 
     return np.stack(list(gen.generate(frames, seed=seed)), axis=1)
+
+
+def served_video(gen: Any, seed: int, frames: int, timeout: float = 300) -> Any:
+    """One request of `frames` frames at `seed` through a SlotScheduler on `gen` (its worker
+    thread runs the generator); returns the frames (F, C, H, W), or raises with the request's
+    error."""
+    import threading
+
+    import numpy as np
+
+    from ..serve.slots import SlotScheduler, VideoRequest
+
+    got: list[Any] = []
+    ended: list[str | None] = []
+    done = threading.Event()
+    scheduler = SlotScheduler(gen)
+    try:
+        scheduler.submit(VideoRequest(seed=seed, frames=frames,
+                                      on_frame=lambda _i, frame: got.append(frame),
+                                      on_end=lambda error: (ended.append(error), done.set())))
+        if not done.wait(timeout):
+            raise TimeoutError(f"the request did not end within {timeout} s")
+    finally:
+        scheduler.close()
+    if ended != [None]:
+        raise RuntimeError(f"the request ended with {ended}")
+    return np.stack(got)

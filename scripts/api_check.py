@@ -5,6 +5,7 @@ bindings, the noise kernel through the real NVRTC, and the resolution of the GPU
     python scripts/api_check.py nvrtc               (cuda.bindings + an NVRTC library importable)
     python scripts/api_check.py extras EXTRA REPORT...     (pip --report files of the extra)
     python scripts/api_check.py requirements EXTRA          (its requirements in pyproject.toml)
+    python scripts/api_check.py docs                        (docs/gpu.md's table = the extras)
 
 Each prints one line per check, "api_check: ..."; a mismatch exits 1. No torch, no GPU.
 """
@@ -185,6 +186,20 @@ def check_extras(extra: str, *reports: str) -> int:
     return 0
 
 
+def check_docs() -> int:
+    """docs/gpu.md's install table names every GPU extra of pyproject.toml, and no other."""
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    gpu = {e for e in extras if e in EXPECTED}
+    named = set(re.findall(r"vidm-rt\[([a-z0-9-]+)\]'` \|", (ROOT / "docs/gpu.md").read_text()))
+    if gpu != set(EXPECTED) or named != gpu:
+        say(f"install matrix: FAIL, pyproject's GPU extras {sorted(gpu)}, docs/gpu.md's table "
+            f"{sorted(named)}, api_check's {sorted(EXPECTED)}")
+        return 1
+    say(f"install matrix: ok, docs/gpu.md's table = pyproject's extras ({', '.join(sorted(gpu))})")
+    return 0
+
+
 def extra_requirements(extra: str) -> list[str]:
     """The requirements of an extra in pyproject.toml (for api_check.sh)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
@@ -200,6 +215,8 @@ def main(argv: list[str]) -> int:
         return check_nvrtc()
     if command == "extras":
         return check_extras(args[0], *args[1:])
+    if command == "docs":
+        return check_docs()
     if command == "requirements":
         print("\n".join(extra_requirements(args[0])))
         return 0

@@ -35,6 +35,7 @@ pipq() { "$PY" -m pip --disable-pip-version-check "$@" >>"$work/pip.log" 2>&1; }
 checker() { "$PY" scripts/api_check.py "$@"; }
 
 # ---- extras: one CUDA major each ----------------------------------------------------------
+checker docs || status=1
 index=1
 pipq download --no-deps --only-binary=:all: -d "$work/wheels" "tensorrt-cu12-bindings==10.3.0" \
   || index=0

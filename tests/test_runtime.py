@@ -17,7 +17,7 @@ from vidm_rt.export import ExportError, ExportOptions, export_checkpoint
 from vidm_rt.manifest import ManifestError, load_manifest
 from vidm_rt.reference import generate_video
 from vidm_rt.runtime import VideoGenerator
-from vidm_rt.schedule import frame_index, sampler_table
+from vidm_rt.schedule import sampler_table
 from vidm_rt.testing.exports import assert_runs_without_torch, export_tiny
 
 
@@ -51,10 +51,14 @@ def test_onnxruntime_equals_torch_reference(exported, tiny_models, sampler: str)
     _, content, motion = tiny_models
     table = sampler_table(sampler, 4)
     gen = VideoGenerator(exported[0], table=table)
-    video = np.stack(list(gen.generate(16, seed=11)), axis=1)
-    ref = generate_video(motion, table, 16, content=content, seed=11).numpy()
+    # 17 frames: frames 15 and 16 lie past the training length (16) and run with the clamped
+    # frame index 14, as the reference does. Measured: 117-132 dB at the worst frame per
+    # sampler, while the extrapolated index (15, 16) scores 33-54 dB on those frames; 90 dB
+    # tells the two apart with a 27 dB margin.
+    video = np.stack(list(gen.generate(17, seed=11)), axis=1)
+    ref = generate_video(motion, table, 17, content=content, seed=11).numpy()
     psnr = psnr_per_frame(video, ref)
-    assert psnr.min() >= 50, psnr
+    assert psnr.min() >= 90, psnr
     assert np.abs(video).max() <= 1.0
 
 
@@ -75,20 +79,6 @@ def test_buffers_are_not_reallocated_across_steps(exported) -> None:
     assert len(seen) == 3 * gen.table.steps
     assert all(ids == before for ids in seen)
     assert {name: id(a) for name, a in gen.backend.arrays.items()} == arrays
-
-
-def test_frames_past_the_training_length_use_the_clamped_frame_index(exported,
-                                                                     tiny_models) -> None:
-    assert [frame_index(f, 16) for f in (1, 14, 15, 40)] == [1, 14, 14, 14]
-    assert frame_index(40, 16, "extrapolate") == 40
-    _, content, motion = tiny_models
-    gen = VideoGenerator(exported[0])
-    video = np.stack(list(gen.generate(17, seed=1)), axis=1)
-    ref = generate_video(motion, gen.table, 17, content=content, seed=1).numpy()
-    # Frames 15 and 16 run with the clamped index 14. Measured: 112.7 dB against the clamped
-    # reference at the worst frame, while the extrapolated one (index 15, 16) scores 43.5 and
-    # 36.5 dB there; 90 dB tells the two apart with 20 dB to spare.
-    assert psnr_per_frame(video, ref).min() >= 90
 
 
 def test_image_to_video_and_batch_addressing(exported, tiny_models, tmp_path) -> None:

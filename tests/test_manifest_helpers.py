@@ -5,6 +5,7 @@ its one-line refusal."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -13,16 +14,20 @@ from vidm_rt.checkpoint import load_checkpoint
 from vidm_rt.cli.common import BUNDLED_MODEL
 from vidm_rt.export.torch_only import write_torch_only
 from vidm_rt.manifest import (
+    GraphFile,
     Manifest,
     ManifestError,
     base_graph,
     check_tensorrt_target,
     final_graph,
     final_steps,
+    load_manifest,
     precision_files,
     require_kind,
+    summary,
     write_manifest,
 )
+from vidm_rt.manifest_schema import parse
 
 GRAPHS = ("content", "flow", "motion", "update")
 
@@ -150,3 +155,97 @@ def test_write_manifest_writes_sorted_indented_json_with_its_version(base, tmp_p
     assert data["vidm_rt_version"] == __version__
     with pytest.raises(ManifestError, match=f"{tmp_path / 'manifest.json'}: field 'batch'"):
         write_manifest(tmp_path, {**base, "batch": "two"})
+
+
+def test_more_refusals_name_their_fix(base, tmp_path) -> None:
+    assert Manifest.from_dict({**base, "files": ["a.onnx"]}).files == {"a.onnx": ""}
+    with pytest.raises(ManifestError, match="missing field 'tensorrt' of TensorRT engines; "
+                                            "rebuild them with `vidm-rt build`"):
+        Manifest.from_dict({**base, "kind": "tensorrt"})
+    with pytest.raises(ManifestError, match="manifest: field 'config' must be an object"):
+        Manifest.from_dict({**base, "config": 3})
+    with pytest.raises(ManifestError, match="^src: not a JSON object; fix it$"):
+        parse(GraphFile, [1], "src", "fix it")
+    with pytest.raises(ManifestError, match="^DIR: has no fp16 graphs"):
+        precision_files(_manifest(base), "fp16")
+
+
+def test_the_fp32_final_steps_are_the_default_and_any_denoiser_name_works(base) -> None:
+    per = _per(content="content.onnx", flow="flow.onnx", motion="motion.onnx",
+               update="update.onnx", **{"content.final": ("content.onnx", 2)})
+    m = _manifest(base, precisions={"fp32": per})
+    assert final_steps(m, None) == {"content": 2}
+    assert precision_files(m, "fp32")["content.final"] == "content.onnx"
+    assert base_graph("content.final") == "content"
+
+
+@pytest.mark.parametrize("name, hint", [
+    *[(f"model{s}", "export it first: `vidm-rt export") for s in (".safetensors", ".pt", ".pth",
+                                                                  ".tar")],
+    ("notes.txt", "pass the folder that `vidm-rt export` or `vidm-rt build` wrote"),
+])
+def test_a_file_given_as_the_directory_gets_a_hint(tmp_path, name, hint) -> None:
+    (tmp_path / name).write_bytes(b"")
+    with pytest.raises(ManifestError, match=f"{name}: is a file, not an export or engine folder; "
+                                            f"{re.escape(hint)}"):
+        load_manifest(tmp_path / name)
+
+
+def _written(base: dict, tmp_path, **fields):
+    (tmp_path / "model.safetensors").write_bytes(b"w")
+    write_manifest(tmp_path, {**base, "files": ["model.safetensors"], **fields})
+    return json.loads((tmp_path / "manifest.json").read_text())
+
+
+def test_rewriting_an_old_manifest_stamps_this_version(base, tmp_path) -> None:
+    data = _written(base, tmp_path, vidm_rt_version="0.0.1", format_version=0)
+    assert data["vidm_rt_version"] == __version__ and data["format_version"] == 1
+
+
+@pytest.mark.parametrize("writer, shown", [({"vidm_rt_version": "9.9"}, "9.9"), ({}, "?")])
+def test_a_newer_format_names_the_version_that_wrote_it(base, tmp_path, writer, shown) -> None:
+    data = {k: v for k, v in _written(base, tmp_path).items() if k != "vidm_rt_version"}
+    (tmp_path / "manifest.json").write_text(json.dumps({**data, "format_version": 2, **writer}))
+    with pytest.raises(ManifestError, match=re.escape(
+            f"manifest format 2 was written by vidm-rt {shown}; this vidm-rt {__version__} "
+            "reads format 1: export the model again with this version")):
+        load_manifest(tmp_path)
+
+
+def test_every_unhashed_file_is_named(base, tmp_path) -> None:
+    data = _written(base, tmp_path)
+    data["precisions"] = {"fp32": {"motion": {"file": "b.onnx"}, "flow": {"file": "a.onnx"}}}
+    (tmp_path / "manifest.json").write_text(json.dumps(data))
+    with pytest.raises(ManifestError, match="a.onnx, b.onnx not hashed in the manifest; "
+                                            "re-export the model$"):
+        load_manifest(tmp_path)
+
+
+def test_summary_lines(base, tmp_path) -> None:
+    data = _written(base, tmp_path, graphs={g: {"file": f"{g}.onnx"} for g in GRAPHS},
+                    precisions={"fp32": _per(**{g: f"{g}.onnx" for g in GRAPHS}),
+                                "fp16": _per(**{**{g: f"{g}.onnx" for g in GRAPHS},
+                                                "motion": "motion.fp16.onnx",
+                                                "motion.final": ("motion.onnx", 1)})})
+    m = Manifest.from_dict(data)
+    cfg = m.config
+    size = (tmp_path / "model.safetensors").stat().st_size / 2**20
+    head = [f"{tmp_path} (ONNX export): {cfg.name} model, content + motion",
+            f"video: {m.width}x{m.height}, {m.default_frames} frames by default, batch {m.batch}, "
+            f"frame index clamp (trained on {cfg.train_frames} frames)",
+            f"sampler: {m.sampler.sampler}, {m.sampler.steps} steps per frame "
+            f"({m.sampler.spacing})"]
+    tail = f"size: {size:.1f} MiB in 1 files (`vidm-rt info DIR --json` prints the whole manifest)"
+    assert summary(m, tmp_path) == [*head, "precisions: fp16 (motion), fp32",
+                                    "runs on: onnxruntime, torch; tensorrt after `vidm-rt build`",
+                                    tail]
+    noisy = Manifest.from_dict({**data, "config": {**data["config"], "cond_noise": 0.1}})
+    assert summary(noisy, tmp_path)[2].endswith(
+        ", conditioning noise 0.1 on each previous frame (set by training)")
+    target = {"version": "10.3.0", "gpu": "NVIDIA H100", "compute_capability": "9.0",
+              "precision": "int8"}
+    engine = Manifest.from_dict({**data, "kind": "tensorrt", "tensorrt": target})
+    assert summary(engine, tmp_path)[0] == (f"{tmp_path} (TensorRT engines): {cfg.name} model, "
+                                            "content + motion")
+    assert summary(engine, tmp_path)[3:5] == [
+        "precision: int8", "runs on: tensorrt 10.3.0 on NVIDIA H100 (compute capability 9.0) only"]

@@ -211,8 +211,8 @@ def test_int8_graphs_are_qdq_and_run_on_the_cpu(calibrated) -> None:
     feeds = _motion_feeds(1)
     want, got = _run(engine / "motion.onnx", feeds), _run(engine / "motion.int8.onnx", feeds)
     assert np.abs(got - want).max() / (1 + np.abs(want).max()) < 0.2
-    gen = VideoGenerator(engine, options=RuntimeOptions(precision="int8"))
-    frames = list(gen.generate(3, seed=0))
+    with VideoGenerator(engine, options=RuntimeOptions(precision="int8")) as gen:
+        frames = list(gen.generate(3, seed=0))
     assert len(frames) == 3 and all(np.isfinite(f).all() and np.abs(f).max() <= 1 for f in frames)
 
 
@@ -220,8 +220,8 @@ def test_generate_in_every_precision_on_identical_noise(calibrated) -> None:
     engine, _ = calibrated
     videos = {}
     for p in ("fp32", "fp16", "int8"):
-        gen = VideoGenerator(engine, options=RuntimeOptions(precision=p))
-        videos[p] = np.stack(list(gen.generate(3, seed=5)), axis=1)
+        with VideoGenerator(engine, options=RuntimeOptions(precision=p)) as gen:
+            videos[p] = np.stack(list(gen.generate(3, seed=5)), axis=1)
     # Every frame, not only the content frame. Measured minimum over the frames: FP16 85.1 dB,
     # INT8 42.7 dB; the bounds leave 15 and 7 dB for other CPUs and ONNX Runtime versions.
     assert psnr_per_frame(videos["fp16"], videos["fp32"]).min() >= 70
@@ -229,7 +229,8 @@ def test_generate_in_every_precision_on_identical_noise(calibrated) -> None:
     assert not np.array_equal(videos["int8"], videos["fp32"])
     # The noise is what makes the videos agree: on other noise (seed 6) FP32 itself scores
     # 3.3 dB against seed 5, far below either bound.
-    other = np.stack(list(VideoGenerator(engine).generate(3, seed=6)), axis=1)
+    with VideoGenerator(engine) as gen:
+        other = np.stack(list(gen.generate(3, seed=6)), axis=1)
     assert psnr_per_frame(other, videos["fp32"]).max() < 15
 
 
@@ -238,11 +239,11 @@ def test_int8_runs_the_final_steps_on_the_fp32_graphs(calibrated, tmp_path) -> N
     per = load_manifest(engine).precisions["int8"]
     assert per["motion.final"] == GraphFile("motion.onnx", steps=1)  # the default layout
     assert per["content.final"] == GraphFile("content.onnx", steps=1)
-    gen = VideoGenerator(engine, options=RuntimeOptions(precision="int8"))
-    assert [d.graph for d, _ in gen.plan.steps["motion"]] == ["motion"] * (STEPS - 1) + [
-        "motion.final"]
-    assert sorted(gen.backend.sessions) == ["content", "content.final", "flow", "motion",
-                                            "motion.final", "update"]
+    with VideoGenerator(engine, options=RuntimeOptions(precision="int8")) as gen:
+        assert [d.graph for d, _ in gen.plan.steps["motion"]] == ["motion"] * (STEPS - 1) + [
+            "motion.final"]
+        assert sorted(gen.backend.sessions) == ["content", "content.final", "flow", "motion",
+                                                "motion.final", "update"]
     assert precision_files(load_manifest(engine), "int8")["motion.final"] == "motion.onnx"
     layouts = {}
     for final in (0, 1, STEPS):
@@ -254,7 +255,8 @@ def test_int8_runs_the_final_steps_on_the_fp32_graphs(calibrated, tmp_path) -> N
     assert "motion.final" not in load_manifest(tmp_path / "final0").precisions["int8"]
     assert not np.array_equal(layouts[0], layouts[1])
     # Every step on the FP32 graphs is the FP32 video, bit for bit.
-    fp32 = np.stack(list(VideoGenerator(engine).generate(3, seed=2)), axis=1)
+    with VideoGenerator(engine) as gen:
+        fp32 = np.stack(list(gen.generate(3, seed=2)), axis=1)
     np.testing.assert_array_equal(layouts[STEPS], fp32)
     # The last step carries most of INT8's error into the video (docs/precision.md).
     assert psnr_per_frame(layouts[1], fp32).min() > psnr_per_frame(layouts[0], fp32).min()
@@ -356,7 +358,8 @@ def test_precision_selection_and_its_errors(exported, tmp_path) -> None:
     manifest = json.loads((old / "manifest.json").read_text())
     del manifest["precisions"]
     (old / "manifest.json").write_text(json.dumps(manifest))
-    assert VideoGenerator(old).backend.sessions.keys() == {"content", "flow", "motion", "update"}
+    with VideoGenerator(old) as gen:
+        assert gen.backend.sessions.keys() == {"content", "flow", "motion", "update"}
     with pytest.raises(ManifestError, match="vidm-rt export"):
         VideoGenerator(old, options=RuntimeOptions(precision="fp16"))
 
@@ -418,9 +421,9 @@ def test_teacher_forced_fp32_reproduces_fp32(tiny_models, tmp_path) -> None:
     ckpt = save_checkpoint(tmp_path / "tiny.safetensors", cfg, content, motion)
     path, _ = export_checkpoint(ckpt, ExportOptions(name="b2", out_dir=tmp_path, batch=2,
                                                     sampler="ddim", steps=STEPS))
-    gen = precision_generator(path, "fp32", None, None)
-    reference = generate_videos(gen, 3, FRAMES, 7)
-    forced = teacher_forced_videos(gen, reference, reference[:, 0], 7)
+    with precision_generator(path, "fp32", None, None) as gen:
+        reference = generate_videos(gen, 3, FRAMES, 7)
+        forced = teacher_forced_videos(gen, reference, reference[:, 0], 7)
     assert forced.shape == reference.shape == (3, FRAMES, 3, 32, 32)
     np.testing.assert_array_equal(forced, reference)
 
@@ -499,8 +502,8 @@ def test_emulating_an_fp32_graph_changes_nothing(exported) -> None:
 
 def test_quality_runs_fp16_as_an_engine_or_as_onnxruntime(exported) -> None:
     def video(precision: str, fp16_as: str = "engine") -> np.ndarray:
-        gen = precision_generator(exported, precision, None, None, fp16_as)
-        return generate_videos(gen, 1, 2, seed=0)
+        with precision_generator(exported, precision, None, None, fp16_as) as gen:
+            return generate_videos(gen, 1, 2, seed=0)
 
     fp32, engine, onnxruntime = video("fp32"), video("fp16"), video("fp16", "onnxruntime")
     assert not np.array_equal(engine, onnxruntime)
@@ -586,9 +589,10 @@ def test_fp16_graphs_picks_the_denoisers_that_run_in_fp16(tiny_models, tmp_path)
     assert fp16 == {"content": "content.onnx", "flow": "flow.onnx", "motion": "motion.fp16.onnx",
                     "update": "update.onnx"}
     # The content frame is FP32's bit for bit; the motion frames are not.
-    fp32_video = np.stack(list(VideoGenerator(path).generate(3, seed=1)), axis=1)
-    fp16_video = np.stack(list(VideoGenerator(path, options=RuntimeOptions(precision="fp16"))
-                               .generate(3, seed=1)), axis=1)
+    with VideoGenerator(path) as gen:
+        fp32_video = np.stack(list(gen.generate(3, seed=1)), axis=1)
+    with VideoGenerator(path, options=RuntimeOptions(precision="fp16")) as gen:
+        fp16_video = np.stack(list(gen.generate(3, seed=1)), axis=1)
     np.testing.assert_array_equal(fp16_video[:, 0], fp32_video[:, 0])
     assert not np.array_equal(fp16_video[:, 1:], fp32_video[:, 1:])
     for bad in ("flow", ","):

@@ -10,6 +10,7 @@ newer writer's fields survive an older reader's rewrite.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -57,6 +58,12 @@ def plain_fields(value: Any) -> dict[str, Any]:
     return {**getattr(value, EXTRA, {}), **out}
 
 
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """The field types of `cls` (resolving them is most of a parse's time: once per class)."""
+    return typing.get_type_hints(cls)
+
+
 class _Parser:
     def __init__(self, source: str, fix: str, converters: Converters) -> None:
         self.source, self.fix, self.converters = source, fix, converters
@@ -69,7 +76,7 @@ class _Parser:
             if not key:
                 raise ManifestError(f"{self.source}: not a JSON object; {self.fix}")
             self.fail(key, "must be an object")
-        hints = typing.get_type_hints(cls)
+        hints = _hints(cls)
         names = {f.name for f in dataclasses.fields(cls)}
         values = {}
         for f in dataclasses.fields(cls):

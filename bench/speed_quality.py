@@ -6,9 +6,10 @@ against the reference loop (ancestral 100 steps, flow at every step, torch eager
     vidm-rt calibrate $E --videos 2 --seed 100
     python bench/speed_quality.py --engine $E --json bench/results/DATE-speed-quality.json
 
-Quality: for every row and seed, --videos videos generated on ONNX Runtime (one thread per job,
---jobs jobs at once) and their FVD against 2048 real moving-shapes clips with the shipped
-extractor, as `vidm-rt eval` computes it. The reference loop's quality is measured on the runtime
+Quality, by both judges: for every row and seed, --videos videos generated on ONNX Runtime (one
+thread per job, --jobs jobs at once), their FVD against 2048 real moving-shapes clips with the
+objects extractor, and their object failures (vidm_rt.eval.tracker), as `vidm-rt eval` computes
+them. The reference loop's quality is measured on the runtime
 with its sampler (ancestral 100): the same samples, since the flow computed once per frame is
 what the loop recomputes at every step.
 
@@ -17,10 +18,14 @@ F - 1 motion frames, the export's batch) in rounds that interleave the rows, the
 the reference loop itself over its content frame and --reference-frames motion frames, every
 motion frame costing the same. Only these ratios compare: the machine is shared.
 
-Pick: the band is the reference's mean + 2 sd over --reference-seeds. The fastest row whose mean
-FVD is within it is confirmed on --confirm-seeds, which picked nothing; if it fails there, the
-next fastest is tried. Writes JSON (also after every finished set, so --resume can continue an
-interrupted run) and a PNG of FVD against whole-video seconds.
+Equal quality: a row's mean FVD is within the band (the reference's mean + 2 sd over
+--reference-seeds) and its object failures are not worse: for each of appear, vanish, kind,
+colour and size, the 95% interval of its share over all its videos does not lie wholly above the
+reference's (nor the intact share's wholly below). Pick: the fastest row of equal quality is
+confirmed on --confirm-seeds, which picked nothing; if it fails there, the next fastest is
+tried. --times-from takes the whole-video times of an earlier report instead of timing (when
+the machine is not quiet enough to time). Writes JSON (also after every finished set, so
+--resume can continue an interrupted run) and a PNG of FVD against whole-video seconds.
 """
 
 from __future__ import annotations
@@ -38,10 +43,11 @@ import numpy as np
 
 from vidm_rt.atomic import write_text
 from vidm_rt.bench import write_report
-from vidm_rt.eval.features import ShippedFeatures
 from vidm_rt.eval.fvd import FeatureStats, frechet_distance, spread
+from vidm_rt.eval.object_features import ObjectFeatures
 from vidm_rt.eval.plot import scatter_plot_png
 from vidm_rt.eval.shapes import REAL_CLIPS_SEED
+from vidm_rt.eval.tracker import CHANGES, wilson
 from vidm_rt.eval.videos import moving_shapes_set
 from vidm_rt.manifest import load_manifest
 from vidm_rt.schedule import SamplerTable, sampler_table
@@ -61,9 +67,14 @@ def sample_set(engine: Path, row: Row, seed: int, videos: int, frames: int) -> d
     t0 = time.perf_counter()
     s = generated_set(engine, videos, frames, seed, precision=row[2],
                       table=_table(engine, *row[:2]), threads=1)
-    stats = set_stats(s, ShippedFeatures())
+    from vidm_rt.eval.tracker import object_report
+
+    extractor = ObjectFeatures()
+    stats = set_stats(s, extractor)
+    shares = object_report(extractor.tracks(s.videos))["shares"]
     return {"row": list(row), "seed": seed, "videos": videos, "mu": stats.mu.tolist(),
-            "sigma": stats.sigma.tolist(), "seconds": time.perf_counter() - t0}
+            "sigma": stats.sigma.tolist(), "seconds": time.perf_counter() - t0,
+            "objects": {event: v["count"] for event, v in shares.items()}}
 
 
 def _key(row: Row, seed: int, videos: int) -> tuple[Any, ...]:
@@ -97,6 +108,22 @@ class Sets:
 
     def fvd(self, row: Row, seeds: list[int], videos: int) -> dict[str, Any]:
         return spread([self.done[_key(row, s, videos)]["fvd"] for s in seeds]).to_dict()
+
+    def objects(self, row: Row, seeds: list[int], videos: int) -> dict[str, Any]:
+        """Each event's share over all the row's videos, with its 95% interval."""
+        n = videos * len(seeds)
+        out = {}
+        for event in (*CHANGES, "jump", "intact"):
+            k = sum(self.done[_key(row, s, videos)]["objects"][event] for s in seeds)
+            out[event] = {"share": k / n, "ci95": list(wilson(k, n))}
+        return {"videos": n, "shares": out}
+
+
+def objects_not_worse(row: dict[str, Any], reference: dict[str, Any]) -> bool:
+    """No failure whose interval lies wholly above the reference's; intact not wholly below."""
+    r, ref = row["shares"], reference["shares"]
+    return (all(r[e]["ci95"][0] <= ref[e]["ci95"][1] for e in CHANGES)
+            and r["intact"]["ci95"][1] >= ref["intact"]["ci95"][0])
 
     def save(self, fields: dict[str, Any] | None = None) -> None:
         """The report with `fields`, or without them a partial one (silently) for --resume."""
@@ -176,6 +203,8 @@ def main() -> None:
     ap.add_argument("--reference-frames", type=int, default=1,
                     help="Motion frames of the reference loop timed per round.")
     ap.add_argument("--threads", type=int, default=None, help="Threads when timing (all).")
+    ap.add_argument("--times-from", type=Path,
+                    help="Take each row's whole-video time from this earlier report's rows.")
     ap.add_argument("--json", type=Path, default=Path("bench/results/speed-quality.json"))
     ap.add_argument("--resume", action="store_true", help="Reuse the sets already in --json.")
     args = ap.parse_args()
@@ -189,43 +218,76 @@ def main() -> None:
     reference = ("ancestral", args.reference_steps, "fp32")
     real_set = moving_shapes_set(2048, args.frames, load_manifest(args.engine).height,
                                  seed=REAL_CLIPS_SEED)
-    sets = Sets(args.json, args.resume, FeatureStats.of(ShippedFeatures().features(
+    sets = Sets(args.json, args.resume, FeatureStats.of(ObjectFeatures().features(
         real_set.videos)))
     t0 = time.perf_counter()
     print(f"quality: {len(rows)} rows x {len(seeds)} seeds, reference x {len(ref_seeds)}")
     sets.run(args.engine, [(reference, s) for s in ref_seeds]
              + [(r, s) for r in rows for s in seeds], args.videos, args.frames, args.jobs)
-    print("time:")
-    ms = whole_video_ms(args.engine, reference, rows, args.frames, args.rounds, args.time_frames,
-                        args.reference_frames, args.threads)
+    if args.times_from:
+        earlier = json.loads(args.times_from.read_text())["rows"]
+        ms = {(r["sampler"], r["steps"], r["precision"]): r["video_ms"] for r in earlier}
+        if reference not in ms:
+            raise SystemExit(f"{args.times_from} has no time for the reference loop")
+        # A row timed nowhere (fp16: the CPU has no FP16 kernels) is judged, not timed.
+        ms.update({r: None for r in rows if r not in ms})
+    else:
+        print("time:")
+        ms = whole_video_ms(args.engine, reference, rows, args.frames, args.rounds,
+                            args.time_frames, args.reference_frames, args.threads)
     ref = sets.fvd(reference, ref_seeds, args.videos)
     band = ref["mean"] + 2 * ref["std"]
-    table = [{"sampler": r[0], "steps": r[1], "precision": r[2],
-              "fvd": sets.fvd(r, ref_seeds if r == reference else seeds, args.videos),
-              "video_ms": ms[r], "speedup": ms[reference] / ms[r]} for r in [reference, *rows]]
+    ref_objects = sets.objects(reference, ref_seeds, args.videos)
+    table = []
+    for r in [reference, *rows]:
+        r_seeds = ref_seeds if r == reference else seeds
+        t = {"sampler": r[0], "steps": r[1], "precision": r[2],
+             "fvd": sets.fvd(r, r_seeds, args.videos),
+             "objects": sets.objects(r, r_seeds, args.videos),
+             "video_ms": ms[r], "speedup": ms[reference] / ms[r] if ms[r] else None}
+        t["fvd_within"] = t["fvd"]["mean"] <= band
+        t["objects_not_worse"] = objects_not_worse(t["objects"], ref_objects)
+        t["equal_quality"] = t["fvd_within"] and t["objects_not_worse"]
+        table.append(t)
     table[0]["reference_loop"] = True
     pick, confirmations = None, []
-    for cand in sorted((t for t in table[1:] if t["fvd"]["mean"] <= band),
+    for cand in sorted((t for t in table[1:] if t["equal_quality"] and t["video_ms"]),
                        key=lambda t: t["video_ms"])[:3]:
         row = (cand["sampler"], cand["steps"], cand["precision"])
         sets.run(args.engine, [(row, s) for s in ints(args.confirm_seeds)], args.videos,
                  args.frames, args.jobs)
         fresh = sets.fvd(row, ints(args.confirm_seeds), args.videos)
-        confirmations.append({"row": list(row), "fvd": fresh, "within": fresh["mean"] <= band})
-        if fresh["mean"] <= band:
-            pick = {**cand, "confirm_fvd": fresh}
+        fresh_objects = sets.objects(row, ints(args.confirm_seeds), args.videos)
+        ok = fresh["mean"] <= band and objects_not_worse(fresh_objects, ref_objects)
+        confirmations.append({"row": list(row), "fvd": fresh, "objects": fresh_objects,
+                              "equal_quality": ok})
+        if ok:
+            pick = {**cand, "confirm_fvd": fresh, "confirm_objects": fresh_objects}
             break
-    print("\n| sampler x steps | precision | FVD mean +- sd | whole video s | vs reference loop |")
-    print("|---|---|---|---|---|")
+
+    def cell(o: dict[str, Any], event: str) -> str:
+        v = o["shares"][event]
+        return f"{v['share']:.0%} [{v['ci95'][0]:.0%}, {v['ci95'][1]:.0%}]"
+
+    print("\n| sampler x steps | precision | FVD mean +- sd | appear | vanish | kind | intact "
+          "| equal quality | whole video s | vs reference loop |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for t in table:
         name = ("reference loop: " if t.get("reference_loop") else "") + \
             f"{t['sampler']} x {t['steps']}"
+        verdict = ("reference" if t.get("reference_loop") else
+                   "yes" if t["equal_quality"] else
+                   "no (FVD)" if t["objects_not_worse"] else
+                   "no (objects)" if t["fvd_within"] else "no (both)")
         print(f"| {name} | {t['precision']} | {t['fvd']['mean']:.1f} +- {t['fvd']['std']:.1f} | "
-              f"{t['video_ms'] / 1000:.1f} | {t['speedup']:.1f}x |")
+              f"{cell(t['objects'], 'appear')} | {cell(t['objects'], 'vanish')} | "
+              f"{cell(t['objects'], 'kind')} | {cell(t['objects'], 'intact')} | {verdict} | "
+              + (f"{t['video_ms'] / 1000:.1f} | {t['speedup']:.1f}x |" if t["video_ms"]
+                 else "not timed | |"))
     print(f"\nband (reference mean + 2 sd): {band:.1f}")
     for c in confirmations:
         print(f"confirm {c['row']} on fresh seeds: {c['fvd']['mean']:.1f} +- {c['fvd']['std']:.1f}"
-              f" -> {'within' if c['within'] else 'outside'} the band")
+              f" -> {'equal quality' if c['equal_quality'] else 'not equal quality'}")
     if pick:
         print(f"pick: {pick['sampler']} x {pick['steps']} {pick['precision']}: "
               f"{pick['speedup']:.1f}x the reference loop's whole video")
@@ -233,17 +295,20 @@ def main() -> None:
     sets.save({"engine": str(args.engine), "threads": args.threads, "batch": manifest.batch,
                "frames": args.frames,
                "videos": args.videos, "seeds": seeds, "reference_seeds": ref_seeds,
-               "band": band, "rows": table, "confirmations": confirmations, "pick": pick,
+               "band": band, "reference_objects": ref_objects, "rows": table,
+               "times_from": str(args.times_from) if args.times_from else None,
+               "confirmations": confirmations, "pick": pick,
                "int8_layout": manifest.to_dict().get("quantization"),
                "seconds": time.perf_counter() - t0})
     series: dict[str, list[tuple[float, float, float]]] = {}
-    for t in table:
+    for t in (t for t in table if t["video_ms"]):
         name = "reference loop" if t.get("reference_loop") else f"{t['sampler']} {t['precision']}"
         series.setdefault(name, []).append((t["video_ms"] / 1000, t["fvd"]["mean"],
                                             t["fvd"]["std"]))
-    labels = {(t["video_ms"] / 1000, t["fvd"]["mean"]): str(t["steps"]) for t in table}
+    labels = {(t["video_ms"] / 1000, t["fvd"]["mean"]): str(t["steps"]) for t in table
+              if t["video_ms"]}
     png = scatter_plot_png(args.json.with_suffix(".png"), series,
-                           title=f"FVD (shipped extractor) against whole-video time, batch "
+                           title=f"FVD (objects extractor) against whole-video time, batch "
                                  f"{manifest.batch} x {args.frames} frames; labels: steps",
                            xlabel="whole video, s (log)", ylabel="FVD",
                            guides={"reference band": band}, labels=labels)

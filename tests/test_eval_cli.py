@@ -47,12 +47,28 @@ def test_sets_from_files_against_shapes(tmp_path: Path) -> None:
     assert [r["source"] for r in report["sets"]] == [str(clean), str(noisy)]
     assert report["real"] == {"source": "moving-shapes(seed=12345)", "videos": 64,
                               "frames": FRAMES}
-    assert report["extractor"]["extractor"] == "shipped"
+    assert report["extractor"]["extractor"] == "objects"
+    assert report["extractor"]["dims"] == 47 + 14
     clean_fvd, noisy_fvd = (r["fvd"] for r in report["sets"])
     assert 0 < clean_fvd < noisy_fvd
     assert report["fvd"]["mean"] == pytest.approx((clean_fvd + noisy_fvd) / 2)
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
     assert f"{report['fvd']['mean']:.2f}" in result.output
+    # Object failures: the real set's and each set's, printed and in the JSON.
+    objects = report["objects"]
+    assert objects["real"]["videos"] == 64 and "per_video" not in objects["real"]
+    assert [r["source"] for r in objects["sets"]] == [str(clean), str(noisy)]
+    clean_objects = objects["sets"][0]
+    assert clean_objects["shares"]["vanish"]["count"] == 0
+    assert clean_objects["shares"]["intact"]["share"] > 0.9
+    assert len(clean_objects["per_video"]) == 64
+    table = result.output[result.output.index("objects (share"):].splitlines()
+    assert table[1].split()[1:] == ["appear", "vanish", "kind", "colour", "size", "jump",
+                                    "intact"]
+    assert table[2].split()[0] == "real" and table[3].split()[:2] == ["set", "1"]
+    vanish = clean_objects["shares"]["vanish"]
+    assert f"{vanish['share']:5.1%} [{vanish['ci95'][0]:4.0%},{vanish['ci95'][1]:4.0%}]" \
+        in table[3]
     # The built-in real set written to a file gives the same numbers from --real FILE; another
     # real set (other clips) gives other numbers.
     from vidm_rt.eval.shapes import REAL_CLIPS_SEED
@@ -61,11 +77,17 @@ def test_sets_from_files_against_shapes(tmp_path: Path) -> None:
     other = _stack(tmp_path / "other.npy", 3)
     for real, equal in ((same, True), (other, False)):
         again = run("--fake", str(clean), "--fake", str(noisy), "--real", str(real),
-                    "--json", str(tmp_path / "again.json"), "--quiet")
+                    "--extractor", "objects", "--json", str(tmp_path / "again.json"), "--quiet")
         assert again.exit_code == 0, again.output
         rows = json.loads((tmp_path / "again.json").read_text())["sets"]
         fvds = [r["fvd"] for r in rows]
         assert (fvds == pytest.approx([clean_fvd, noisy_fvd], rel=1e-9)) is equal, fvds
+    # Against a real set from a file the default extractor is the shipped one (the object
+    # numbers are made for moving shapes).
+    shipped = run("--fake", str(clean), "--real", str(same), "--json",
+                  str(tmp_path / "shipped.json"), "--quiet")
+    assert shipped.exit_code == 0, shipped.output
+    assert json.loads((tmp_path / "shipped.json").read_text())["extractor"]["dims"] == 47
 
 
 @pytest.mark.slow
@@ -79,7 +101,8 @@ def test_sets_generated_from_an_export(tmp_path: Path, tiny_models) -> None:
                                                       sampler="ddim", steps=2, frames=3))
     out = tmp_path / "fvd.json"
     result = run("--engine", str(engine), "--seeds", "0,1", "--videos", "48", "--frames", "3",
-                 "--real-videos", "64", "--threads", "1", "--json", str(out), "--quiet")
+                 "--real-videos", "64", "--threads", "1", "--json", str(out), "--quiet",
+                 "--extractor", "shipped")
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     assert len(report["sets"]) == 2 and all(r["videos"] == 48 for r in report["sets"])
@@ -87,6 +110,9 @@ def test_sets_generated_from_an_export(tmp_path: Path, tiny_models) -> None:
     # Two seeds draw different videos, so their FVDs differ; both are finite and positive.
     a, b = (r["fvd"] for r in report["sets"])
     assert a > 0 and b > 0 and a != b
+    # An untrained model draws no shapes: its sets get a note, not object figures.
+    assert all("not moving shapes" in r["domain"] for r in report["objects"]["sets"])
+    assert report["objects"]["real"]["domain"] is None
 
 
 def test_bad_input_is_one_line(tmp_path: Path) -> None:
@@ -98,7 +124,9 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
     assert_one_line_error(run("--fake", str(mixed), "--quiet"), "frames of different sizes")
     few = _stack(tmp_path / "few.npy", 4, n=10)
     assert_one_line_error(run("--fake", str(few), "--real-videos", "64", "--quiet"),
-                          str(few), "at least 48 videos")
+                          str(few), "at least 62 videos")
+    assert_one_line_error(run("--fake", str(few), "--real-videos", "64", "--quiet",
+                              "--extractor", "shipped"), str(few), "at least 48 videos")
     junk = tmp_path / "i3d.pt"
     junk.write_bytes(b"\x00 not torchscript")
     assert_one_line_error(run("--fake", str(few), "--i3d", str(junk), "--quiet"),
@@ -110,8 +138,8 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
                           "not both")
 
 
-def test_help_explains_both_extractors() -> None:
+def test_help_explains_the_extractors_and_object_failures() -> None:
     result = run("--help")
     assert result.exit_code == 0
-    assert "shipped" in result.output and "i3d" in result.output
+    assert all(x in result.output for x in ("objects", "shipped", "i3d", "appears", "intact"))
     assert "never downloaded" in result.output

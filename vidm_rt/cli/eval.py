@@ -53,13 +53,16 @@ def _seeds(value: str) -> list[int]:
               help="Clips in the real set with --real shapes.")
 @click.option("--frames", default=16, show_default=True, type=click.IntRange(3),
               help="Frames per video; shorter videos are used whole.")
-@click.option("--extractor", type=click.Choice(["shipped", "i3d"]),
-              help="shipped (default): vidm-rt's offline extractor, 47 hand-designed statistics "
-                   "of appearance, change over time and block motion in units of their spread "
-                   "on real moving shapes; no download, numpy only, meaningful on the bundled "
-                   "domain (moving shapes, 32x32). i3d (the default when --i3d is given): FVD "
-                   "as the VIDM authors compute it, StyleGAN-V's I3D detector on frames "
-                   "resized bicubic to --i3d-resolution; comparable with published FVD.")
+@click.option("--extractor", type=click.Choice(["objects", "shipped", "i3d"]),
+              help="objects (default against --real shapes): the shipped statistics plus 14 "
+                   "object-physics numbers per video (shapes found and followed: appear, "
+                   "vanish, kind, colour, size, jump). shipped (default against a --real "
+                   "folder or stack): vidm-rt's offline extractor, 47 "
+                   "hand-designed statistics of appearance, change over time and block motion "
+                   "in units of their spread on real moving shapes (blind to a shape that pops "
+                   "in or changes kind). i3d (the default when --i3d is given): FVD as the "
+                   "VIDM authors compute it, StyleGAN-V's I3D detector on frames resized "
+                   "bicubic to --i3d-resolution; comparable with published FVD.")
 @click.option("--i3d", "i3d_path", type=click.Path(path_type=Path),
               help="StyleGAN-V's I3D TorchScript file (i3d_torchscript.pt); never downloaded.")
 @click.option("--i3d-resolution", default=256, show_default=True, type=click.IntRange(8))
@@ -78,10 +81,20 @@ def eval_command(fakes: tuple[Path, ...], engine: Path | None, backend: str, pre
                  i3d_path: Path | None, i3d_resolution: int, i3d_batch: int,
                  threads: int | None, json_path: Path | None, plot: Path | None,
                  quiet: bool) -> None:
-    """FVD of sample sets against real videos, with mean and spread over the sets.
+    """FVD of sample sets against real videos, with mean and spread over the sets, and
+    on moving shapes the object failures of every set beside the real set's.
 
     \b
+    Object failures (share of videos, with a 95% interval): a shape appears that was
+    not in frame 0, one of frame 0 is gone at the end (an occlusion is not a vanish),
+    a shape changes kind (square/disc), colour or size, or jumps (lands where no
+    velocity or bounce puts it); intact = none of the first five. Sets that are not
+    moving shapes get a note instead.
+    \b
     Feature extractors (--extractor):
+      objects  the default against --real shapes: shipped + 14 object-physics
+               numbers per video, so FVD also rises when shapes pop in, vanish or
+               change; meaningful on moving shapes only.
       shipped  offline, in the package: 47 statistics of each video (colour, sharpness,
                noise floor, frame differences at several lags, block motion and how
                smoothly it changes), each in units of its spread on real moving shapes.
@@ -91,8 +104,16 @@ def eval_command(fakes: tuple[Path, ...], engine: Path | None, backend: str, pre
       i3d      the VIDM authors' FVD: StyleGAN-V's I3D detector (--i3d PATH, supplied by
                you, never downloaded), frames resized with PIL bicubic, scaled to [0, 1],
                called with rescale=False, resize=True, return_features=True.
-    A set needs one video more than the extractor has features: 48 (shipped), 401 (i3d)."""
-    from ..eval.report import fvd_report, generated_set, plot_fvd, set_stats
+    A set needs one video more than the extractor has features: 62 (objects), 48
+    (shipped), 401 (i3d)."""
+    from ..eval.report import (
+        fvd_report,
+        generated_set,
+        object_lines,
+        object_reports,
+        plot_fvd,
+        set_stats,
+    )
     from ..eval.shapes import REAL_CLIPS_SEED
     from ..eval.videos import moving_shapes_set, read_video_set
 
@@ -100,7 +121,7 @@ def eval_command(fakes: tuple[Path, ...], engine: Path | None, backend: str, pre
     if fakes and engine is not None:
         raise ValueError("give sample sets with --fake or an export to generate them from "
                          "with --engine, not both")
-    kind = extractor or ("i3d" if i3d_path else "shipped")
+    kind = extractor or ("i3d" if i3d_path else "objects" if real == REAL_SHAPES else "shipped")
     if kind == "i3d":
         if i3d_path is None:
             raise ValueError("--extractor i3d needs --i3d PATH: StyleGAN-V's "
@@ -108,10 +129,14 @@ def eval_command(fakes: tuple[Path, ...], engine: Path | None, backend: str, pre
         from ..eval.i3d import I3DFeatures
 
         ex = I3DFeatures(i3d_path, i3d_resolution, i3d_batch)
-    else:
+    elif kind == "shipped":
         from ..eval.features import ShippedFeatures
 
         ex = ShippedFeatures()
+    else:
+        from ..eval.object_features import ObjectFeatures
+
+        ex = ObjectFeatures()
     say = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
 
     samples = []
@@ -141,6 +166,8 @@ def eval_command(fakes: tuple[Path, ...], engine: Path | None, backend: str, pre
                   quiet=quiet) as advance:
         real_stats = set_stats(real_set, ex, advance)
     report = fvd_report(real_set, samples, real_stats, ex)
+    report["objects"] = object_reports(real_set, [s for s, _ in samples], ex)
+    report["objects"]["real"].pop("per_video", None)
     for row in report["sets"]:
         click.echo(f"FVD {row['fvd']:9.2f}  {row['source']} ({row['videos']} videos, "
                    f"{row['frames']} frames)")
@@ -148,6 +175,8 @@ def eval_command(fakes: tuple[Path, ...], engine: Path | None, backend: str, pre
     click.echo(f"FVD {fvd['mean']:.2f} +- {fvd['std']:.2f} (mean and std over "
                f"{len(report['sets'])} sets; {kind} extractor, real: {report['real']['source']}, "
                f"{report['real']['videos']} videos)")
+    for line in object_lines(report["objects"]):
+        click.echo(line)
     from ..atomic import atomic_write
 
     if json_path is not None:

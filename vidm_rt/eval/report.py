@@ -1,4 +1,5 @@
-"""`vidm-rt eval`'s report: FVD of one or more sample sets against one real set.
+"""`vidm-rt eval`'s report: FVD of one or more sample sets against one real set, and on the
+bundled domain the object failures of each set beside the real set's (vidm_rt.eval.tracker).
 
 The real set's statistics are computed once; every sample set (a folder, a .npy stack, or videos
 generated from an export with one seed) gets its FVD against them, and the sets together give a
@@ -76,3 +77,40 @@ def plot_fvd(report: dict[str, Any], path: Path) -> Path:
               f"vs {report['real']['source']}",
         xlabel="sample set", ylabel="FVD",
         guides=guides)
+
+
+def object_reports(real: VideoSet, samples: list[VideoSet],
+                   extractor: Extractor) -> dict[str, Any]:
+    """Object failures of the real set and of every sample set ({"videos", "domain": why} for a
+    set that is not moving shapes); the objects extractor's tracks are reused."""
+    from .objects import domain_problem
+    from .tracker import as_unit_frames, object_report, track_set
+
+    def one(s: VideoSet) -> dict[str, Any]:
+        problem = domain_problem(as_unit_frames(s.videos))
+        if problem is not None:
+            return {"source": s.source, "videos": len(s),
+                    "domain": f"not moving shapes ({problem}): no object figures"}
+        tracks = (extractor.tracks(s.videos) if hasattr(extractor, "tracks")
+                  else track_set(s.videos))
+        return {"source": s.source, **object_report(tracks)}
+
+    return {"real": one(real), "sets": [one(s) for s in samples]}
+
+
+def object_lines(objects: dict[str, Any]) -> list[str]:
+    """The printed table: one row per set, each event's share and 95% interval."""
+    from .tracker import EVENTS
+
+    names = (*EVENTS, "intact")
+    lines = ["objects (share of videos, 95% interval):",
+             f"  {'set':24s} " + " ".join(f"{n:>17s}" for n in names)]
+    for label, row in [("real", objects["real"])] + [
+            (f"set {i + 1}", r) for i, r in enumerate(objects["sets"])]:
+        if row.get("domain"):
+            lines.append(f"  {label:24s} {row['domain']}")
+            continue
+        cells = [f"{row['shares'][n]['share']:5.1%} [{row['shares'][n]['ci95'][0]:4.0%},"
+                 f"{row['shares'][n]['ci95'][1]:4.0%}]" for n in names]
+        lines.append(f"  {label:24s} " + " ".join(f"{c:>17s}" for c in cells))
+    return lines

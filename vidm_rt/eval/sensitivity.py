@@ -83,3 +83,34 @@ def sensitivity(extractor: Extractor, videos: int = 512, pairs: int = 5,
              for f in variants])
     return {"videos": videos, "frames": frames, "size": size, "method": method,
             "real_vs_real": real.to_dict(), "a_vs_b": base, "rows": rows}
+
+
+def object_sensitivity(extractor: Extractor, videos: int = 128, real: int = 2048,
+                       share: float = 0.25, pairs: int = 5, size: int = 32, frames: int = 16,
+                       method: str | None = None,
+                       on_row: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """FVD of `videos` real clips with `share` of them damaged (vidm_rt.eval.object_damage),
+    against `real` real clips, beside real-vs-real (sets of `videos` clean clips, `pairs`
+    seeds); one row per designed and held-out damage, its ratio to the real-vs-real mean."""
+    from .object_damage import DESIGNED, HELD_OUT, damaged_set
+
+    method = method or default_method()
+    spec = MovingShapesSpec(size=size, frames=frames)
+
+    def stats(clips: np.ndarray) -> FeatureStats:
+        return FeatureStats.of(extractor.features(to_uint8(clips)))
+
+    reference = stats(shapes_clips(real, spec, SEED + 5000))
+    real_fvd = spread([frechet_distance(stats(shapes_clips(videos, spec, SEED + 6000 + i)),
+                                        reference, method) for i in range(pairs)])
+    rows = []
+    for name in (*DESIGNED, *HELD_OUT):
+        fvd = frechet_distance(stats(damaged_set(name, videos, spec, SEED + 7000, share)),
+                               reference, method)
+        row = {"name": name, "kind": "designed" if name in DESIGNED else "held_out",
+               "fvd": fvd, "ratio": fvd / real_fvd.to_dict()["mean"]}
+        rows.append(row)
+        if on_row is not None:
+            on_row(row)
+    return {"videos": videos, "real": real, "share": share, "frames": frames, "size": size,
+            "method": method, "real_vs_real": real_fvd.to_dict(), "rows": rows}

@@ -44,6 +44,8 @@ class _Track:
     odd_kind: list[int] = field(default_factory=list)
     occluded: bool = False
     clean_run: int = 0         # consecutive frames seen cleanly up to the last one
+    area: float = 0.0          # last seen
+    under: int | None = None   # the track it went under, when it was last seen touching it
 
     def predict(self) -> np.ndarray:
         if self.vel is None:
@@ -102,7 +104,7 @@ class _Tracker:
 
     def start(self, s: Shape, t: int) -> None:
         self.tracks.append(_Track(s.colour, s.centre, _radius(s, self.size), t, t,
-                                  clean_run=int(s.clean)))
+                                  clean_run=int(s.clean), area=s.area))
         self.measure(self.tracks[-1], s, t)
 
     def measure(self, tr: _Track, s: Shape, t: int) -> None:
@@ -140,7 +142,7 @@ class _Tracker:
             tr.vel = step if tr.vel is None else tr.vel + (s.centre - predicted)
             self.speeds.append(float(np.linalg.norm(tr.vel)))
         tr.clean_run = tr.clean_run + 1 if s.clean and consecutive else int(s.clean)
-        tr.pos, tr.last_seen, tr.occluded = s.centre, t, False
+        tr.pos, tr.last_seen, tr.occluded, tr.area, tr.under = s.centre, t, False, s.area, None
         if s.clean:
             tr.radius = _radius(s, self.size)
         self.measure(tr, s, t)
@@ -167,19 +169,31 @@ class _Tracker:
                 matched[i] = j
         return matched
 
+    def _cover(self, tr: _Track, seen: dict[int, Shape]) -> int | None:
+        """The nearest shape seen now that is big enough to hide `tr`, within the gate."""
+        near = [(float(np.linalg.norm(s.centre - tr.pos)), j) for j, s in seen.items()
+                if s.area >= 0.7 * tr.area]
+        d, j = min(near, default=(np.inf, None))
+        return j if d < GATE else None
+
     def frame(self, shapes: list[Shape], t: int) -> None:
         predicted = [tr.predict() for tr in self.tracks]
         matched = self.match(shapes, predicted, t)
         covered = np.zeros((self.size, self.size), bool)
         for s in shapes:
             covered |= s.mask
+        seen = {j: shapes[i] for i, j in matched.items()}
         for j, tr in enumerate(self.tracks):
-            if j in matched.values():
+            if j in seen:
                 continue
+            if tr.last_seen == t - 1 and tr.clean_run == 0:
+                tr.under = self._cover(tr, seen)
             tr.bounce(predicted[j])
             tr.pos = predicted[j]
             y, x = np.clip((predicted[j] * self.size).astype(int), 0, self.size - 1)
-            tr.occluded = bool(covered[y, x])
+            # Hidden: under the shape it was touching when last seen (a hidden shape's own
+            # motion is unknown), or under whatever covers where it should be.
+            tr.occluded = (tr.under in seen) or bool(covered[y, x])
             self.missing += not tr.occluded
         self.track_frames += len(self.tracks)
         for i, s in enumerate(shapes):

@@ -333,7 +333,9 @@ def summary(manifest: Manifest, directory: str | Path) -> list[str]:
         f"video: {manifest.width}x{manifest.height}, {manifest.default_frames} frames by "
         f"default, batch {manifest.batch}, frame index {manifest.frame_index}"
         f" (trained on {cfg.train_frames} frames)",
-        f"sampler: {table.sampler}, {table.steps} steps per frame ({table.spacing})",
+        f"sampler: {table.sampler}, {table.steps} steps per frame ({table.spacing})"
+        + (f", conditioning noise {cfg.cond_noise} on each previous frame (set by training)"
+           if cfg.cond_noise else ""),
     ]
     if manifest.tensorrt is None:
         precisions = []

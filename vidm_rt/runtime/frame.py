@@ -2,6 +2,8 @@
 
 A frame of denoiser graph G is, in this order:
 
+    x_cond <- x_prev + noise        (motion frames of a model with conditioning noise: the
+                                     update graph on the conditioning row; vidm_rt.runtime.plan)
     flow                            (motion frames only)
     x.0    <- noise(step 0)         x_T
     x0.0   <- 0                     no previous x0 at the first step
@@ -69,6 +71,8 @@ def frame_ops(plan: SchedulePlan, graph: str, table: SamplerTable) -> tuple[Op, 
     """The launch sequence of one frame of `graph` (content or motion); see the module docstring."""
     ops: list[Op] = []
     motion = graph == "motion"
+    if motion and plan.condition is not None:
+        ops += [DrawNoise("noise", noise.CONDITION_STEP), RunGraph(plan.condition)]
     if motion:
         ops.append(RunGraph(plan.flow))
     ops += [DrawNoise("x.0", 0), ZeroBuffer("x0.0")]

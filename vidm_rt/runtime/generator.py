@@ -41,7 +41,7 @@ from ..manifest import (
 from ..schedule import SamplerTable, frame_index
 from .frame import Backend, FrameProgram, NoiseAddress, frame_ops
 from .lifetime import Closing
-from .plan import Launch, build_plan
+from .plan import Launch, build_plan, coefficient_rows
 
 BACKENDS = ("onnxruntime", "torch", "tensorrt")
 # observer(graph, step, inputs): sees a copy of a denoiser launch's inputs before it runs.
@@ -139,10 +139,11 @@ class VideoGenerator(Closing):
         """Allocate the buffers, upload the tables and bind the launches (see the module
         docstring)."""
         denoisers = ("content", "motion") if self.has_content else ("motion",)
+        cond_noise = self.manifest.config.cond_noise
         self.plan = build_plan(self.batch, self.channels, self.height, self.width, self.table,
-                               denoisers, self.final_steps)
+                               denoisers, self.final_steps, cond_noise)
         self.backend.allocate(self.plan.buffers)
-        self.backend.write("coef", self.table.coefficients())
+        self.backend.write("coef", coefficient_rows(self.table, cond_noise))
         t_rows = np.repeat(self.table.model_t.astype(np.float32)[:, None], self.batch, axis=1)
         self.backend.write("t", t_rows)
         self._specs = {spec.name: spec for spec in self.plan.buffers}

@@ -13,6 +13,12 @@ Buffers (B videos, C channels, H x W, S steps):
     coef            (S, 7)         table: row i = step i's update coefficients
     t               (S, B)         table: row i = step i's model timestep
 
+With conditioning noise (a model trained with `--cond-noise`, `config.cond_noise` in the
+manifest) a motion frame starts with one more update launch, on the extra coef row S:
+    x_cond          (B, C, H, W)   x_prev + cond_noise * noise(CONDITION_STEP), the flow's input
+(coefficients a = c = r = m = h = 0, b = 1, s = cond_noise: the update graph computes exactly
+x + s * noise, as the reference does).
+
 A launch binds each graph input and output to a buffer or to one row of a table buffer (on a GPU
 a row is the table's device address plus i row sizes). A frame is: (flow), then per step
 (denoiser, update); its result is x.(S%2). `final_steps[d] = K` makes the last K steps of
@@ -68,14 +74,27 @@ class SchedulePlan:
     flow: Launch
     steps: dict[str, list[tuple[Launch, Launch]]]  # denoiser graph -> per step (denoise, update)
     result: str
+    condition: Launch | None = None  # x_cond <- x_prev + cond_noise * noise (module docstring)
 
     def buffer(self, name: str) -> BufferSpec:
         return next(b for b in self.buffers if b.name == name)
 
 
+def coefficient_rows(table: SamplerTable, cond_noise: float = 0.0) -> np.ndarray:
+    """The `coef` table: the sampler's S rows, then the conditioning row when there is one."""
+    rows = table.coefficients()
+    if not cond_noise:
+        return rows
+    extra = np.zeros((1, len(COEFFICIENT_NAMES)), rows.dtype)
+    extra[0, COEFFICIENT_NAMES.index("b")] = 1.0
+    extra[0, COEFFICIENT_NAMES.index("s")] = cond_noise
+    return np.concatenate([rows, extra])
+
+
 def build_plan(batch: int, channels: int, height: int, width: int,
                table: SamplerTable, denoisers: tuple[str, ...],
-               final_steps: dict[str, int] | None = None) -> SchedulePlan:
+               final_steps: dict[str, int] | None = None,
+               cond_noise: float = 0.0) -> SchedulePlan:
     img = (batch, channels, height, width)
     s = table.steps
     final_steps = final_steps or {}
@@ -89,10 +108,21 @@ def build_plan(batch: int, channels: int, height: int, width: int,
         BufferSpec("flow", (batch, 2, height, width)),
         BufferSpec("k", (batch,), host=True),
         BufferSpec("noise_base", (batch, 4), dtype="uint32", host=True),
-        BufferSpec("coef", (s, len(COEFFICIENT_NAMES)), table=True, host=True),
+        BufferSpec("coef", (s + bool(cond_noise), len(COEFFICIENT_NAMES)), table=True,
+                   host=True),
         BufferSpec("t", (s, batch), table=True, host=True),
     ]
-    flow = Launch("flow", {"x_first": ("x_first", None), "x_prev": ("x_prev", None)},
+    condition = None
+    if cond_noise:
+        buffers.append(BufferSpec("x_cond", img))
+        # x0.1 takes the (zero) x0 output: step 0 writes it again before anything reads it.
+        condition = Launch(
+            "update",
+            {"x": ("x_prev", None), "model_out": ("model_out", None), "coef": ("coef", s),
+             "noise": ("noise", None), "x0_prev": ("x0.0", None)},
+            {"x_next": ("x_cond", None), "x0": ("x0.1", None)})
+    flow = Launch("flow", {"x_first": ("x_first", None),
+                           "x_prev": ("x_cond" if cond_noise else "x_prev", None)},
                   {"flow": ("flow", None)})
     steps: dict[str, list[tuple[Launch, Launch]]] = {}
     for graph in denoisers:
@@ -112,4 +142,4 @@ def build_plan(batch: int, channels: int, height: int, width: int,
             )
             per_step.append((denoise, update))
         steps[graph] = per_step
-    return SchedulePlan(buffers, flow, steps, result=result)
+    return SchedulePlan(buffers, flow, steps, result=result, condition=condition)

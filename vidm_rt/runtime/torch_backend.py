@@ -27,7 +27,7 @@ import torch
 
 from ..checkpoint import load_checkpoint
 from ..manifest import Manifest
-from ..schedule import SamplerTable, apply_update
+from ..schedule import COEFFICIENT_NAMES, SamplerTable, apply_update
 from .lifetime import Closing
 from .plan import BufferSpec, Launch
 
@@ -121,7 +121,13 @@ class TorchBackend(Closing):
         ins = {n: self._get(r) for n, r in launch.inputs.items()}
         outs = {n: self._get(r) for n, r in launch.outputs.items()}
         c = self.channels
-        if launch.graph == "update":
+        if launch.graph == "update" and launch.inputs["coef"][1] >= self.table.steps:
+            scale = COEFFICIENT_NAMES.index("s")  # the conditioning row: x + s * noise
+
+            def fn() -> dict[str, torch.Tensor]:
+                return {"x_next": ins["x"] + ins["coef"][scale] * ins["noise"],
+                        "x0": torch.zeros_like(ins["x"])}
+        elif launch.graph == "update":
             step = launch.inputs["coef"][1]
 
             def fn() -> dict[str, torch.Tensor]:

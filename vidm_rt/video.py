@@ -136,6 +136,20 @@ def enlarge(video: np.ndarray, scale: int) -> np.ndarray:
     return video.repeat(scale, axis=-2).repeat(scale, axis=-1)
 
 
+def tile(videos: np.ndarray, columns: int, gap: float = 0.0) -> np.ndarray:
+    """(B, F, 3, H, W) -> (F, 3, rows * (H + 1) - 1, columns * (W + 1) - 1): the videos side by
+    side in rows of `columns`, a line of value `gap` (mid-grey in [-1, 1]) between them; the
+    last row's empty places stay black."""
+    b, f, c, h, w = videos.shape
+    columns = min(columns, b)
+    rows = -(-b // columns)
+    out = np.full((f, c, rows * (h + 1) - 1, columns * (w + 1) - 1), gap, np.float32)
+    for i in range(rows * columns):
+        y, x = (i // columns) * (h + 1), (i % columns) * (w + 1)
+        out[:, :, y:y + h, x:x + w] = videos[i] if i < b else -1.0
+    return out
+
+
 def write_video(path: str | Path, video: np.ndarray, fps: float = 8.0,
                 scale: int = 1) -> list[Path]:
     """Write (B, F, 3, H, W) or (F, 3, H, W) frames in [-1, 1]; returns the paths written.

@@ -33,8 +33,12 @@ from .common import (
 @click.option("--batch", type=click.IntRange(1),
               help="Videos per run; must match the engine's (default: the engine's).")
 @first_frame_option()
-@click.option("--out", default="video.gif", show_default=True, type=click.Path(path_type=Path),
-              help="video.mp4, video.gif, video.npy or a folder/ of PNG frames.")
+@click.option("--out", "outs", multiple=True, type=click.Path(path_type=Path),
+              help="video.mp4, video.gif, video.npy or a folder/ of PNG frames (default "
+                   "video.gif); repeat to write several.")
+@click.option("--grid", type=click.IntRange(1),
+              help="Tile the batch's videos into one video, this many columns wide (a 1-pixel "
+                   "grey line between them); .npy keeps the videos apart.")
 @click.option("--fps", default=8.0, show_default=True, type=click.FloatRange(min=0.1))
 @click.option("--threads", type=click.IntRange(1), help="CPU threads (default: all).")
 @click.option("--precision", type=PRECISION_CHOICE,
@@ -48,16 +52,18 @@ from .common import (
 @quiet_option
 @user_errors
 def generate(engine: Path | None, backend: str, device: str, frames: int | None, seed: int,
-             batch: int | None, first_frame: Path | None, out: Path, fps: float,
-             threads: int | None, precision: str | None, scale: int, no_cuda_graphs: bool,
-             zero_copy: bool, quiet: bool) -> None:
+             batch: int | None, first_frame: Path | None, outs: tuple[Path, ...],
+             grid: int | None, fps: float, threads: int | None, precision: str | None,
+             scale: int, no_cuda_graphs: bool, zero_copy: bool, quiet: bool) -> None:
     """Generate videos from an exported model with the static-schedule runtime."""
     import numpy as np
 
     from ..runtime import VideoGenerator
-    from ..video import check_output, first_frames_for, read_images, write_video
+    from ..video import check_output, first_frames_for, read_images, tile, write_video
 
-    check_output(out)
+    outs = outs or (Path("video.gif"),)
+    for out in outs:
+        check_output(out)
     if engine is None:
         engine = default_engine(batch or 1, lambda msg: click.echo(msg, err=True))
     if backend == "tensorrt" and device == "cpu":
@@ -79,8 +85,11 @@ def generate(engine: Path | None, backend: str, device: str, frames: int | None,
         with progress(steps, f"{frames} frames x {gen.table.steps} steps", quiet=quiet) as advance:
             for frame in gen.generate(frames, seed=seed, first_frame=first, on_step=advance):
                 chunks.append(frame)
-    for path in write_video(out, np.stack(chunks, axis=1), fps=fps, scale=scale):
-        click.echo(f"wrote {path}")
+    videos = np.stack(chunks, axis=1)
+    for out in outs:
+        shown = videos if grid is None or out.suffix == ".npy" else tile(videos, grid)
+        for path in write_video(out, shown, fps=fps, scale=scale):
+            click.echo(f"wrote {path}")
 
 
 @click.command()

@@ -9,10 +9,9 @@ Generator::Generator(const std::string& engine_dir, unsigned int flags)
   engine_ = make_engine(manifest_, flags);
   engine_->load(plan_);
   const SamplerTable& table = manifest_.sampler;
-  std::vector<float> coef;
+  const std::vector<float> coef = coefficient_rows(manifest_);
   std::vector<float> t;
   for (int i = 0; i < table.steps; ++i) {
-    coef.insert(coef.end(), table.coef[i].begin(), table.coef[i].end());
     t.insert(t.end(), static_cast<std::size_t>(manifest_.batch), table.model_t[i]);
   }
   engine_->write("coef", coef.data(), coef.size());

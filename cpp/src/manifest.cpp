@@ -241,6 +241,15 @@ Manifest parse_manifest(const std::string& text, const std::string& dir, bool ve
                    : 3;
   m.train_frames = static_cast<int>(
       r.integer(r.field(config, "train_frames", "config."), "config.train_frames", 3, 1 << 20));
+  if (config.contains("cond_noise")) {
+    const json& v = config["cond_noise"];
+    const double level = v.is_number() ? v.get<double>() : -1.0;
+    if (!(level >= 0.0 && level < 1.0)) {  // also refuses NaN
+      r.fail("field 'config.cond_noise' = " + v.dump() + " must be a number in [0, 1); " + kFix);
+    }
+    // Python writes the conditioning row of the float32 coef table (plan.coefficient_rows).
+    m.cond_noise = static_cast<float>(level);
+  }
   m.batch = static_cast<int>(r.integer(r.field(j, "batch"), "batch", 1, 4096));
   m.height = static_cast<int>(r.integer(r.field(j, "height"), "height", 1, 16384));
   m.width = static_cast<int>(r.integer(r.field(j, "width"), "width", 1, 16384));

@@ -13,6 +13,8 @@ namespace vidm {
 
 constexpr int kManifestFormatVersion = 1;
 constexpr int kCoefficients = 7;  // r, m, a, b, c, s, h (vidm_rt.schedule.COEFFICIENT_NAMES)
+// The noise step of the conditioning noise of a motion frame (vidm_rt.noise.CONDITION_STEP).
+constexpr std::uint32_t kConditionStep = 0xFFFFFFFFu;
 
 using Shape = std::vector<std::int64_t>;
 
@@ -44,6 +46,9 @@ struct Manifest {
   int batch = 0, channels = 0, height = 0, width = 0;
   int frames = 0;        // default video length
   int train_frames = 0;  // F of the motion model's frame index
+  // config.cond_noise (a model trained with `--cond-noise`): each motion frame's flow sees the
+  // previous frame plus cond_noise * noise(kConditionStep); 0 = off (vidm_rt/runtime/plan.py).
+  float cond_noise = 0.0f;
   std::string frame_index = "clamp";
   SamplerTable sampler;
   std::map<std::string, GraphSpec> graphs;
@@ -54,6 +59,7 @@ struct Manifest {
   int closed_form = 0;  // > 0: the graphs are the closed-form test denoisers of that version
 
   bool has_content() const { return graphs.count("content") != 0; }
+  bool conditioned() const { return cond_noise != 0.0f; }
   // How many of the last sampler steps of `denoiser` run its final-steps graph (INT8 engines
   // run the last step on an FP32 plan; vidm_rt/manifest.py).
   int final_steps(const std::string& denoiser) const {

@@ -1,5 +1,7 @@
 #include "plan.h"
 
+#include <array>
+
 #include "error.h"
 
 namespace vidm {
@@ -23,6 +25,18 @@ const BufferSpec& Plan::host_buffer(const std::string& name) const {
   return b;
 }
 
+std::vector<float> coefficient_rows(const Manifest& m) {
+  std::vector<float> rows;
+  for (const auto& row : m.sampler.coef) rows.insert(rows.end(), row.begin(), row.end());
+  if (m.conditioned()) {
+    // r, m, a, b, c, s, h: the update graph's x_next = x + s * noise, x0 = 0.
+    const std::array<float, kCoefficients> condition{0.0f, 0.0f, 0.0f, 1.0f,
+                                                     0.0f, m.cond_noise, 0.0f};
+    rows.insert(rows.end(), condition.begin(), condition.end());
+  }
+  return rows;
+}
+
 Plan build_plan(const Manifest& m) {
   Plan p;
   p.batch = m.batch;
@@ -31,6 +45,7 @@ Plan build_plan(const Manifest& m) {
   p.width = m.width;
   p.steps = m.sampler.steps;
   const Shape img{m.batch, m.channels, m.height, m.width};
+  const bool conditioned = m.conditioned();  // coef row S: the conditioning row
   p.buffers = {
       {"x.0", img},
       {"x.1", img},
@@ -42,10 +57,11 @@ Plan build_plan(const Manifest& m) {
       {"x_prev", img, false, true},
       {"flow", {m.batch, 2, m.height, m.width}},
       {"k", {m.batch}, false, true},
-      {"coef", {m.sampler.steps, kCoefficients}, true, true},
+      {"coef", {m.sampler.steps + (conditioned ? 1 : 0), kCoefficients}, true, true},
       {"t", {m.sampler.steps, m.batch}, true, true},
   };
   const int s = m.sampler.steps;
+  if (conditioned) p.buffers.push_back({"x_cond", img});
   const std::string result = "x." + std::to_string(s % 2);
 
   auto add_launch = [&p](Launch l) {
@@ -72,11 +88,27 @@ Plan build_plan(const Manifest& m) {
   Op zero(Op::kZero);
   zero.buffer = "x0.0";
 
-  const int flow = add_launch({"flow", {{"x_first", {"x_first"}}, {"x_prev", {"x_prev"}}},
-                               {{"flow", {"flow"}}}});
+  // With conditioning noise the update graph on coef row S makes x_cond = x_prev + s * noise, the
+  // flow's input. x0.1 takes its (zero) x0 output: step 0 writes it again before anything reads it.
+  const int condition =
+      conditioned ? add_launch({"update",
+                                {{"x", {"x_prev"}},
+                                 {"model_out", {"model_out"}},
+                                 {"coef", {"coef", s}},
+                                 {"noise", {"noise"}},
+                                 {"x0_prev", {"x0.0"}}},
+                                {{"x_next", {"x_cond"}}, {"x0", {"x0.1"}}}})
+                  : -1;
+  const int flow = add_launch(
+      {"flow", {{"x_first", {"x_first"}}, {"x_prev", {conditioned ? "x_cond" : "x_prev"}}},
+       {{"flow", {"flow"}}}});
   for (const std::string graph : {"content", "motion"}) {
     if (graph == "content" && !m.has_content()) continue;
     std::vector<Op> ops;
+    if (graph == "motion" && conditioned) {
+      ops.push_back(noise_op("noise", kConditionStep));
+      ops.push_back(launch_op(condition));
+    }
     if (graph == "motion") ops.push_back(launch_op(flow));
     ops.push_back(noise_op("x.0", 0));
     ops.push_back(zero);

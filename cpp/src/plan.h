@@ -3,12 +3,15 @@
 //
 // Buffers (B videos, C channels, H x W, S steps) are those of plan.py: x.0/x.1 and x0.0/x0.1
 // (ping-ponged per step), model_out, noise, x_first, x_prev, flow, k, and the tables coef (S, 7)
-// and t (S, B). Only coef, t, k, x_first and x_prev are host-staged (the generator writes or reads
-// them through Engine::write/read); the rest are per-step activations that never leave the device,
-// so a zero-copy engine maps only the host-staged ones. A program is the op list of one frame:
+// and t (S, B); with conditioning noise (Manifest::cond_noise) also x_cond and a coef row S.
+// Only coef, t, k, x_first and x_prev are host-staged (the generator writes or reads them through
+// Engine::write/read); the rest are per-step activations that never leave the device, so a
+// zero-copy engine maps only the host-staged ones. A program is the op list of one frame:
 //   content: noise x.0 (step 0), zero x0.0, per step i: denoise, [noise (step i+1)], update;
 //            then x_first = x_prev = result
-//   motion:  flow, noise x.0, zero x0.0, per step as above; then x_prev = result
+//   motion:  [noise (kConditionStep), update on coef row S: x_cond = x_prev + cond_noise * noise,
+//            with conditioning noise], flow (of x_cond or x_prev), noise x.0, zero x0.0, per step
+//            as above; then x_prev = result
 // so a GPU engine can capture a whole frame as one CUDA graph.
 #pragma once
 
@@ -74,5 +77,8 @@ struct Plan {
 };
 
 Plan build_plan(const Manifest& m);
+// The contents of the coef table, row-major: the sampler's S rows, then the conditioning row
+// when the model has conditioning noise (vidm_rt.runtime.plan.coefficient_rows).
+std::vector<float> coefficient_rows(const Manifest& m);
 
 }  // namespace vidm

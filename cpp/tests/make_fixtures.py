@@ -2,14 +2,16 @@
 
     noise.json + noise_*.bin     numpy Philox noise (uint32 bit patterns) at several addresses
     update.json + update_*.bin   vidm_rt.schedule.apply_update on random float32 inputs
-    engines.json, <case>/engine  closed-form engine directories, <case>/expected.bin the frames
-                                 the Python runtime (ONNX Runtime) generates from them
+    engines.json, <case>/engine  closed-form engine directories (one with conditioning noise),
+                                 <case>/expected.bin the frames the Python runtime (ONNX Runtime)
+                                 generates from them
 
 Every .bin is raw little-endian float32 (or uint32), C order. Usage: make_fixtures.py OUT_DIR
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import sys
@@ -18,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from vidm_rt import noise
+from vidm_rt.manifest import load_manifest, write_manifest
 from vidm_rt.schedule import apply_update, sampler_table
 from vidm_rt.testing.closed_form import closed_form_frames, write_closed_form_engine
 
@@ -38,6 +41,9 @@ ENGINE_CASES = [
     ("ddim_eta_extrapolate", dict(sampler="ddim", steps=6, eta=0.5, frame_index="extrapolate",
                                   train_frames=4, height=4, width=6, batch=1),
      dict(frames=5, seed=123, first_video=11)),
+    # config.cond_noise: every motion frame's flow sees the previous frame plus noise.
+    ("ddim_cond_noise", dict(sampler="ddim", steps=3, eta=0.5, cond_noise=0.1),
+     dict(frames=4, seed=2**33 + 5, first_video=1)),
 ]
 
 
@@ -78,7 +84,14 @@ def write_engines(out: Path) -> None:
     cases = []
     rng = np.random.default_rng(1)
     for name, engine_opts, gen_opts in ENGINE_CASES:
+        engine_opts = dict(engine_opts)
+        cond_noise = engine_opts.pop("cond_noise", 0.0)
         engine = write_closed_form_engine(out / name / "engine", **engine_opts)
+        if cond_noise:
+            # The model config records it (vidm-rt train --cond-noise); rewrite the manifest so.
+            manifest = load_manifest(engine)
+            config = dataclasses.replace(manifest.config, cond_noise=cond_noise)
+            write_manifest(engine, dataclasses.replace(manifest, config=config))
         gen_opts = dict(gen_opts)
         first = None
         if gen_opts.pop("first_frame", False):
@@ -91,7 +104,10 @@ def write_engines(out: Path) -> None:
         cases.append({"name": name, "engine": f"{name}/engine", "frames": gen_opts["frames"],
                       "seed": str(gen_opts["seed"]), "first_video": gen_opts["first_video"],
                       "first_frame": f"{name}/first.bin" if first is not None else None,
-                      "expected": f"{name}/expected.bin", "count": int(frames.size)})
+                      "expected": f"{name}/expected.bin", "count": int(frames.size),
+                      # exp is the one operation whose last bit libm and numpy may disagree on;
+                      # a sampler that never takes it (noise_v_scale 0) must match bit for bit.
+                      "exact": not load_manifest(engine).sampler.noise_v_scale.any()})
     (out / "engines.json").write_text(json.dumps(cases, indent=1))
 
 

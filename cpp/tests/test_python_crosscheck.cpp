@@ -3,7 +3,8 @@
 //   update:  vidm::apply_update against vidm_rt.schedule.apply_update (numpy float32; only exp
 //            may differ in the last bit between libm and numpy);
 //   engines: the full generation loop through the C API on closed-form engine directories
-//            against the frames the Python runtime (ONNX Runtime) generated from them.
+//            against the frames the Python runtime (ONNX Runtime) generated from them, bit for
+//            bit where the sampler takes no exp (conditioning noise included).
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -123,6 +124,9 @@ void check_engines() {
     std::printf("engine %s: %d frames, max |C++ - Python| = %.3g, %zu/%zu values bit-equal\n",
                 name.c_str(), c["frames"].get<int>(), diff, exact, count);
     CHECK_MSG(diff < 1e-5, name + ": max abs diff " + std::to_string(diff));
+    if (c.value("exact", false)) {
+      CHECK_MSG(exact == count, name + ": a sampler without exp must match bit for bit");
+    }
     vidm_rt_destroy(gen);
   }
 }

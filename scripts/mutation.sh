@@ -25,8 +25,8 @@ jobs=${VIDM_RT_MUTATION_JOBS:-2}
 declare -A targets=(
   [errors]="vidm_rt/errors.py|tests/test_errors.py"
   [manifest]="vidm_rt/manifest.py vidm_rt/manifest_schema.py|tests/test_manifest.py tests/test_manifest_helpers.py"
-  [noise]="vidm_rt/noise.py|tests/test_noise.py"
-  [schedule]="vidm_rt/schedule/*|tests/test_schedule.py tests/test_sampler_reference.py"
+  [noise]="vidm_rt/noise.py|tests/test_noise.py tests/test_noise_inputs.py"
+  [schedule]="vidm_rt/schedule/*|tests/test_schedule.py tests/test_sampler_reference.py tests/test_schedule_edges.py"
   # Saving and restoring a run (restore() refuses changed options); the training loop itself
   # is left to the slower exact-resume and DDP tests.
   [resume]="vidm_rt/train/checkpoints.py|tests/test_train.py -k resume"

@@ -12,6 +12,7 @@
 # TARGET/survivors.txt there; `cd` into that folder and run `mutmut show NAME` for a diff.
 # Runs at low priority (nice 15) on $VIDM_RT_MUTATION_JOBS processes (default 2).
 set -euo pipefail
+set -f  # the mutate and mutant-name patterns are for mutmut, not for the shell
 root=$(cd "$(dirname "$0")/.." && pwd)
 mutmut=$root/.venv/bin/mutmut
 if [ ! -x "$mutmut" ]; then
@@ -21,15 +22,16 @@ fi
 base=${VIDM_RT_MUTATION_DIR:-/tmp/vidm-rt-mutation}
 jobs=${VIDM_RT_MUTATION_JOBS:-2}
 
-# target -> "files to mutate|test selection"
+# target -> "files to mutate|test selection[|mutant names, fnmatch patterns]"
 declare -A targets=(
   [errors]="vidm_rt/errors.py|tests/test_errors.py"
   [manifest]="vidm_rt/manifest.py vidm_rt/manifest_schema.py|tests/test_manifest.py tests/test_manifest_helpers.py"
   [noise]="vidm_rt/noise.py|tests/test_noise.py tests/test_noise_inputs.py"
   [schedule]="vidm_rt/schedule/*|tests/test_schedule.py tests/test_sampler_reference.py tests/test_schedule_edges.py"
-  # Saving and restoring a run (restore() refuses changed options); the training loop itself
-  # is left to the slower exact-resume and DDP tests.
-  [resume]="vidm_rt/train/checkpoints.py|tests/test_train.py -k resume"
+  # Restoring a run: restore() refuses changed options and loads the state, saved_steps()
+  # finds it. save() and the training loop are left to the slower exact-resume and DDP tests
+  # (every mutant there costs two short training runs).
+  [resume]="vidm_rt/train/checkpoints.py|tests/test_train.py -k resume|vidm_rt.train.checkpoints.x_restore__* vidm_rt.train.checkpoints.x_saved_steps__*"
 )
 selected=("$@")
 [ ${#selected[@]} -gt 0 ] || selected=(errors manifest noise schedule resume)
@@ -50,24 +52,33 @@ for target in "${selected[@]}"; do
     echo "source_paths = vidm_rt"
     echo "also_copy = cpp"  # a manifest test reads the C parser's format version
     echo "only_mutate ="
-    for f in ${spec%%|*}; do echo "    $f"; done
+    for f in $(cut -d'|' -f1 <<< "$spec"); do echo "    $f"; done
     echo "pytest_add_cli_args_test_selection ="
-    for a in ${spec#*|}; do echo "    $a"; done
+    for a in $(cut -d'|' -f2 <<< "$spec"); do echo "    $a"; done
     echo "pytest_add_cli_args = -p no:cacheprovider -q"
   } > "$work/setup.cfg"
-  echo "== $target: mutating ${spec%%|*} against ${spec#*|}"
+  IFS='|' read -r files tests names <<< "$spec"
+  echo "== $target: mutating $files${names:+ ($names)} against $tests"
   began=$(date +%s)
-  (cd "$work" && nice -n 15 "$mutmut" run --max-children "$jobs" > run.log 2>&1) || {
+  # shellcheck disable=SC2086  # the patterns are words, expanded by mutmut, not the shell
+  (cd "$work" && nice -n 15 "$mutmut" run --max-children "$jobs" $names \
+     > run.log 2>&1) || {
     tail -n 30 "$work/run.log" >&2
     echo "error: mutmut failed for $target (log: $work/run.log)" >&2
     exit 1
   }
   seconds=$(( $(date +%s) - began ))
-  (cd "$work" && "$mutmut" results --all true > all.txt 2>/dev/null)
-  grep -E ": (survived|no tests|timeout|suspicious)$" "$work/all.txt" | sed 's/^ *//' \
+  (cd "$work" && "$mutmut" results --all true 2>/dev/null) > "$work/all.txt"
+  if [ -n "$names" ]; then  # only the mutants asked for (the others were never run)
+    pattern=$(printf '%s\n' $names | sed 's/[.]/[.]/g; s/[*]/.*/g' | paste -sd'|')
+    grep -E "^ *($pattern):" "$work/all.txt" > "$work/asked.txt" || true
+    mv "$work/asked.txt" "$work/all.txt"
+  fi
+  grep -E ": (survived|no tests|suspicious)$" "$work/all.txt" | sed 's/^ *//' \
     > "$work/survivors.txt" || true
   total=$(grep -c ":" "$work/all.txt" || true)
-  killed=$(grep -c ": killed$" "$work/all.txt" || true)
+  # A timeout is a mutant that made the tests hang (e.g. an endless read loop): caught.
+  killed=$(grep -cE ": (killed|timeout)$" "$work/all.txt" || true)
   echo "$target: $killed of $total mutants killed ($(( 100 * killed / (total > 0 ? total : 1) ))%)" \
        "in ${seconds} s; not killed: $work/survivors.txt"
   cat "$work/survivors.txt"

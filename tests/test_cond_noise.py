@@ -51,10 +51,12 @@ def test_every_backend_applies_it_as_the_reference(noisy_export, tiny_models,
     ref = generate_video(motion, table, 4, content=content, seed=5, batch=2,
                          cond_noise=LEVEL).numpy()
     clean = generate_video(motion, table, 4, content=content, seed=5, batch=2).numpy()
-    assert psnr_per_frame(video, ref).min() >= 50
-    # Without the noise the motion frames are other frames (frame 0 has no conditioning).
-    assert np.array_equal(video[:, 0], clean[:, 0]) or psnr_per_frame(video, clean)[0] >= 50
-    assert psnr_per_frame(video, clean)[1:].max() < 45
+    matched, unconditioned = psnr_per_frame(video, ref), psnr_per_frame(video, clean)
+    assert matched.min() >= 50
+    # The untrained tiny flow barely reacts to the noise, so without it the motion frames are
+    # close (measured 77-78 dB), but far from the conditioned reference's 136-306 dB.
+    assert unconditioned[0] == matched[0]  # frame 0 has no conditioning
+    assert np.all(matched[1:] > unconditioned[1:] + 30)
 
 
 def test_teacher_forced_frames_get_it_too(noisy_export, tiny_models) -> None:

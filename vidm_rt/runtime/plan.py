@@ -86,8 +86,8 @@ def coefficient_rows(table: SamplerTable, cond_noise: float = 0.0) -> np.ndarray
     if not cond_noise:
         return rows
     extra = np.zeros((1, len(COEFFICIENT_NAMES)), rows.dtype)
-    extra[0, COEFFICIENT_NAMES.index("b")] = 1.0
-    extra[0, COEFFICIENT_NAMES.index("s")] = cond_noise
+    extra[0, COEFFICIENT_NAMES.index("coef_x")] = 1.0
+    extra[0, COEFFICIENT_NAMES.index("noise_std")] = cond_noise
     return np.concatenate([rows, extra])
 
 

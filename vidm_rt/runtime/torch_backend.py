@@ -122,7 +122,7 @@ class TorchBackend(Closing):
         outs = {n: self._get(r) for n, r in launch.outputs.items()}
         c = self.channels
         if launch.graph == "update" and launch.inputs["coef"][1] >= self.table.steps:
-            scale = COEFFICIENT_NAMES.index("s")  # the conditioning row: x + s * noise
+            scale = COEFFICIENT_NAMES.index("noise_std")  # the conditioning row: x + s * noise
 
             def fn() -> dict[str, torch.Tensor]:
                 return {"x_next": ins["x"] + ins["coef"][scale] * ins["noise"],

@@ -124,7 +124,7 @@ def test_a_changed_byte_anywhere_in_a_file_fails_the_hash(copy, offset) -> None:
     load_manifest(copy, verify_hashes=False)  # only the hash check looks at the content
 
 
-@settings(max_examples=20, deadline=None,
+@settings(max_examples=20, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(sizes=st.lists(st.integers(0, 3 * MiB), min_size=1, max_size=3), data=st.data())
 def test_write_then_load_round_trips_and_any_flipped_byte_is_caught(tmp_path_factory, sizes,

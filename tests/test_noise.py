@@ -403,7 +403,7 @@ _SEEDS = st.one_of(st.integers(2**32, 2**64 - 1), st.integers(0, 2**64 - 1),
                    st.sampled_from([2**32, 2**32 - 1, 2**64 - 1]))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True)
 @given(seed=_SEEDS, video=_U32_VALUES, frame=_U32_VALUES, step=_U32_VALUES,
        n=st.integers(1, 13))
 def test_any_address_is_philox_of_the_documented_counter_and_key(seed, video, frame, step, n):
@@ -417,7 +417,7 @@ def test_any_address_is_philox_of_the_documented_counter_and_key(seed, video, fr
     assert np.array_equal(x.view(np.uint32), expected.view(np.uint32))
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30, deadline=None, derandomize=True)
 @given(rows=st.lists(st.tuples(_SEEDS, _U32_VALUES, _U32_VALUES), min_size=1, max_size=4),
        step=_U32_VALUES)
 def test_slots_with_mixed_high_seeds_equal_single_calls(rows, step):

@@ -47,6 +47,8 @@ ERRORS = [
      "num_timesteps must be a positive integer, got 2.5"),
     (lambda: sampler_table("ddim", 10, eta=5), ValueError,
      r"eta=5.0 is too large: 1 - acp_prev - sigma\^2 < 0"),
+    # Just above 1: 1 - acp_prev - sigma^2 is only slightly negative (-2e-6 at the worst step).
+    (lambda: sampler_table("ddim", 10, eta=1.01), ValueError, "eta=1.01 is too large"),
     (lambda: SamplerTable.from_dict({**sampler_table("ddim", 2).to_dict(), "sampler": "x"}),
      ValueError, "unknown sampler 'x'; valid: ancestral, ddim, dpmpp2m"),
     (lambda: SamplerTable.from_dict({**sampler_table("ddim", 2).to_dict(),

@@ -69,6 +69,7 @@ def test_resume_refuses_each_changed_fixed_option(tmp_path) -> None:
     # would fail earlier, opening the data or building the model): same comparison, same error.
     state_file = tmp_path / "ckpt_0000002.state.pt"
     saved = torch.load(state_file, weights_only=True)
+    (tmp_path / "ckpt_notes.state.pt").write_text("")  # not a save: ignored, not an error
     # Options added to TrainConfig.FIXED later are held too, with some other value.
     later = {key: _changed(saved["train_config"].get(key)) for key in TrainConfig.FIXED
              if key not in MUST_NOT_CHANGE}

@@ -79,6 +79,11 @@ def test_resume_refuses_each_changed_fixed_option(tmp_path) -> None:
         flag = key.replace("_", "-")
         with pytest.raises(ValueError, match=f"--{flag} was {other!r} in the run being resumed"):
             train(_tc(tmp_path, model="content"), resume=True, progress=False)
+    # A run saved before an option existed resumes with that option's default, loading the
+    # saved weights and optimizer state.
+    older = {k: v for k, v in saved["train_config"].items() if k != "grad_clip"}
+    torch.save({**saved, "train_config": older}, state_file)
+    assert train(_tc(tmp_path, model="content", steps=2), resume=True, progress=False).step == 2
     with pytest.raises(ValueError, match="nothing to resume"):
         train(_tc(tmp_path / "empty"), resume=True, progress=False)
 

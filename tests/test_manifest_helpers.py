@@ -249,3 +249,19 @@ def test_summary_lines(base, tmp_path) -> None:
                                             "content + motion")
     assert summary(engine, tmp_path)[3:5] == [
         "precision: int8", "runs on: tensorrt 10.3.0 on NVIDIA H100 (compute capability 9.0) only"]
+
+
+def test_summary_precision_and_size_lines(base, tmp_path) -> None:
+    (tmp_path / "model.safetensors").write_bytes(bytes(3 << 20))
+    write_manifest(tmp_path, {**base, "files": ["model.safetensors"]})
+    data = json.loads((tmp_path / "manifest.json").read_text())
+    assert summary(Manifest.from_dict(data), tmp_path)[3:] == [
+        "precisions: fp32", "runs on: onnxruntime, torch; tensorrt after `vidm-rt build`",
+        "size: 3.0 MiB in 1 files (`vidm-rt info DIR --json` prints the whole manifest)"]
+    same = _per(**{g: f"{g}.onnx" for g in GRAPHS})
+    layouts = {"fp32": {**same, "motion.final": {"file": "motion.final.onnx", "steps": 1}},
+               "fp16": {**same, "content": {"file": "c16.onnx"}, "motion": {"file": "m16.onnx"}},
+               "int8": same}
+    m = Manifest.from_dict({**data, "precisions": layouts})
+    # fp32 never lists graphs, a precision without reduced graphs lists none.
+    assert summary(m, tmp_path)[3] == "precisions: fp16 (content, motion), fp32, int8"

@@ -26,7 +26,7 @@ jobs=${VIDM_RT_MUTATION_JOBS:-2}
 declare -A targets=(
   [errors]="vidm_rt/errors.py|tests/test_errors.py"
   [manifest]="vidm_rt/manifest.py vidm_rt/manifest_schema.py|tests/test_manifest.py tests/test_manifest_helpers.py"
-  [noise]="vidm_rt/noise.py|tests/test_noise.py tests/test_noise_inputs.py"
+  [noise]="vidm_rt/noise.py|tests/test_noise.py"
   [schedule]="vidm_rt/schedule/*|tests/test_schedule.py tests/test_sampler_reference.py tests/test_schedule_edges.py"
   # Restoring a run: restore() refuses changed options, saved_steps() finds the checkpoint,
   # against the refusal test. What restore() then loads is checked by the exact-resume test,

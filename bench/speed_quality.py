@@ -1,7 +1,7 @@
 """Speed at equal quality: FVD and whole-video time of each sampler, step count and precision,
 against the reference loop (ancestral 100 steps, flow at every step, torch eager).
 
-    vidm-rt eval --seeds 0 --videos 48 --quiet      # exports the bundled model (batch 16) once
+    vidm-rt eval --seeds 0 --videos 64 --quiet      # exports the bundled model (batch 16) once
     E=$(ls -d ~/.cache/vidm-rt/demo-tiny-b16-*)      # or $VIDM_RT_CACHE/demo-tiny-b16-*
     vidm-rt calibrate $E --videos 2 --seed 100
     python bench/speed_quality.py --engine $E --json bench/results/DATE-speed-quality.json

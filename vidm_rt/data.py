@@ -205,39 +205,22 @@ def _pixel_centres(size: int) -> tuple[np.ndarray, np.ndarray]:
     return grid[0], grid[1]
 
 
-def shape_coverage(pos: np.ndarray, radius: float, square: bool, size: int) -> np.ndarray:
-    """The share of each pixel one shape (centre pos (2,) x, y) covers: (size, size) in [0, 1]."""
-    yy, xx = _pixel_centres(size)
-    dx, dy = np.abs(xx - pos[0]), np.abs(yy - pos[1])
-    if square:
-        outside = np.maximum(dx, dy) - radius * 0.85
-    else:
-        outside = np.sqrt(dx**2 + dy**2) - radius
-    # Signed distance in pixels -> pixel coverage (exact for an axis-aligned edge).
-    return np.clip(0.5 - outside * size, 0.0, 1.0)
-
-
 def render_shapes(pos: np.ndarray, radius: np.ndarray, colours: np.ndarray, square: np.ndarray,
                   size: int) -> np.ndarray:
     """draw_shapes' shapes at pos -> one anti-aliased frame, (size, size, 3) float32 in [-1, 1]
     on a black background; later shapes are drawn over earlier ones."""
+    yy, xx = _pixel_centres(size)
     frame = np.full((size, size, 3), -1.0, np.float32)
     for j in range(len(radius)):
-        cover = shape_coverage(pos[j], radius[j], square[j], size)[..., None]
+        dx, dy = np.abs(xx - pos[j, 0]), np.abs(yy - pos[j, 1])
+        if square[j]:
+            outside = np.maximum(dx, dy) - radius[j] * 0.85
+        else:
+            outside = np.sqrt(dx**2 + dy**2) - radius[j]
+        # Signed distance in pixels -> pixel coverage (exact for an axis-aligned edge).
+        cover = np.clip(0.5 - outside * size, 0.0, 1.0)[..., None]
         frame += cover * (colours[j] * 2 - 1 - frame)
     return frame
-
-
-def shapes_flow(start: np.ndarray, end: np.ndarray, radius: np.ndarray, square: np.ndarray,
-                size: int) -> np.ndarray:
-    """The exact flow from a frame with the shapes at `start` to one with them at `end` (n, 2):
-    (2, size, size) float32 in pixels, channel 0 = dx; each pixel moves with the shape on top
-    of it in the first frame (the one covering at least half of it), the background stays."""
-    flow = np.zeros((2, size, size), np.float32)
-    for j in range(len(radius)):
-        mask = shape_coverage(start[j], radius[j], square[j], size) >= 0.5
-        flow[:, mask] = ((end[j] - start[j]) * size)[:, None]
-    return flow
 
 
 def trajectories(pos: np.ndarray, vel: np.ndarray, radius: np.ndarray,
@@ -279,13 +262,6 @@ class MovingShapes(ClipDataset):
         path = trajectories(pos, vel, radius, s.frames)
         video = np.stack([render_shapes(p, radius, colours, square, s.size) for p in path])
         return np.ascontiguousarray(np.moveaxis(video, -1, 1))
-
-    def flow(self, index: int, k: int) -> np.ndarray:
-        """The exact flow from frame 0 of clip `index` to its frame k: (2, S, S) in pixels."""
-        rng = np.random.default_rng([self.seed, index])
-        pos, vel, radius, _, square = draw_shapes(rng, self.spec)
-        path = trajectories(pos, vel, radius, k + 1)
-        return shapes_flow(path[0], path[k], radius, square, self.size)
 
 
 def open_dataset(source: str, frames: int, size: int, seed: int = 0) -> ClipDataset:

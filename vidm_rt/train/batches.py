@@ -15,20 +15,15 @@ def step_seed(seed: int, step: int, rank: int) -> int:
     return int(np.random.SeedSequence([seed, step, rank]).generate_state(1, np.uint64)[0]) >> 1
 
 
-def draw_batch(role: str, ds: Any, rng: np.random.Generator, batch: int,
-               flow: bool = False) -> dict[str, Any]:
-    """content: {"frame"}; motion: {"frame", "k", "prev", "first"} (vidm_rt.data), and with
-    `flow` the exact flow from each first frame to its previous frame, {"flow"} (B, 2, S, S)."""
+def draw_batch(role: str, ds: Any, rng: np.random.Generator, batch: int) -> dict[str, Any]:
+    """content: {"frame"}; motion: {"frame", "k", "prev", "first"} (vidm_rt.data)."""
     from ..data import motion_batch, sample_indices
 
     if role == "content":
         ids = rng.integers(0, len(ds), batch)
         return {"frame": np.stack([ds.frames_at(int(i), [0])[0] for i in ids])}
     ids, ks = sample_indices(rng, len(ds), ds.frames, batch)
-    b = motion_batch(ds, ids, ks)
-    if flow:
-        b["flow"] = np.stack([ds.flow(int(i), int(k) - 1) for i, k in zip(ids, ks, strict=True)])
-    return b
+    return motion_batch(ds, ids, ks)
 
 
 def noisy_condition(prev: np.ndarray, level: float, gen: Any) -> np.ndarray:

@@ -57,12 +57,6 @@ def _options(fn: Any) -> Any:
                           "every video sampled from the checkpoint adds this much noise to each "
                           "previous frame (recorded in its config; export and every backend "
                           "apply it). Default: the --init checkpoint's, else 0 (off)."),
-        click.option("--flow-loss", default=defaults.flow_loss, show_default=True,
-                     type=click.FloatRange(0.0),
-                     help="Weight of a supervised flow term in the motion loss: the end-point "
-                          "error of the motion model's flow net against the exact flow of the "
-                          "moving shapes (SPyNet's pretraining, on Flying Chairs in VIDM). "
-                          "Only with --data moving-shapes; sampling is unchanged."),
         click.option("--resume", is_flag=True,
                      help="Continue the run in --out from its latest checkpoint."),
     ]

@@ -29,7 +29,6 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True
     cond_noise: float | None = None  # None: the --init checkpoint's (0 for a preset)
-    flow_loss: float = 0.0
 
     @property
     def roles(self) -> tuple[str, ...]:
@@ -37,18 +36,13 @@ class TrainConfig:
 
     # Options that must not change when a run is resumed (steps and logging may).
     FIXED = ("preset", "model", "data", "batch", "lr", "weight_decay", "grad_clip", "ema", "seed",
-             "cond_noise", "flow_loss")
+             "cond_noise")
 
     def check(self) -> None:
         if self.model not in ("content", "motion", "both"):
             raise ValueError(f"unknown --model {self.model!r}: choose content, motion or both")
         if self.steps < 1 or self.batch < 1:
             raise ValueError("--steps and --batch must be at least 1")
-        if self.flow_loss < 0:
-            raise ValueError("--flow-loss must be at least 0")
-        if self.flow_loss > 0 and "motion" not in self.roles:
-            raise ValueError("--flow-loss trains the motion model's flow: use --model motion "
-                             "or both")
 
 
 @dataclass

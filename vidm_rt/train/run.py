@@ -39,17 +39,6 @@ class Run:
     def params(self) -> list[Any]:
         return [p for m in self.models.values() for p in m.parameters()]
 
-    @property
-    def clip_groups(self) -> list[list[Any]]:
-        """Parameter groups whose gradients are clipped each on its own: with --flow-loss the
-        flow net's end-point-error gradient (pixels) is orders above the denoising loss's, and
-        one global clip would shrink every UNet step with it."""
-        if self.tc.flow_loss == 0:
-            return [self.params]
-        flow = {id(p) for p in self.models["motion"].flow.parameters()}
-        return [[p for p in self.params if id(p) in flow],
-                [p for p in self.params if id(p) not in flow]]
-
 
 def start_run(tc: TrainConfig) -> Run:
     """The models (from a preset or --init), the data and the optimizer, on the CPU."""
@@ -70,9 +59,6 @@ def start_run(tc: TrainConfig) -> Run:
     ds = open_dataset(tc.data, cfg.train_frames, cfg.image_size, seed=tc.seed)
     if len(ds) == 0:
         raise DataError(f"{tc.data}: the dataset is empty")
-    if tc.flow_loss > 0 and not hasattr(ds, "flow"):
-        raise DataError(f"{tc.data}: --flow-loss needs the exact flow only the procedural data "
-                        "knows: use --data moving-shapes, or leave --flow-loss at 0")
 
     torch.manual_seed(tc.seed)
     builders = {"content": ContentModel, "motion": MotionModel}

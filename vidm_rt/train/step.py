@@ -24,14 +24,12 @@ def optimizer_step(run: Run, step: int) -> tuple[float, dict[str, float]]:
     total = torch.zeros((), device=device)
     terms_log: dict[str, float] = {}
     for role in tc.roles:
-        b = draw_batch(role, run.ds, rng, tc.batch, flow=role == "motion" and tc.flow_loss > 0)
-        terms = _role_loss(run, role, b, gen)
+        terms = _role_loss(run, role, draw_batch(role, run.ds, rng, tc.batch), gen)
         total = total + terms["loss"].mean()
         terms_log.update({f"{role}_{k}": float(v.detach().mean()) for k, v in terms.items()})
     run.opt.zero_grad(set_to_none=True)
     total.backward()
-    for group in run.clip_groups:
-        clip_grad_norm_(group, tc.grad_clip)
+    clip_grad_norm_(run.params, tc.grad_clip)
     run.opt.step()
     update_ema(run.ema, run.models, tc.ema)
     return float(total.detach()), terms_log
@@ -56,23 +54,7 @@ def _role_loss(run: Run, role: str, b: dict[str, Any], gen: Any) -> dict[str, An
             out = run.wrapped[role](x_t, t.float(), torch.from_numpy(b["k"]).to(device),
                                     torch.from_numpy(b["prev"]).to(device),
                                     torch.from_numpy(b["first"]).to(device))
-    terms = loss_fn(out, x0, x_t, t, noise)
-    if "flow" in b:
-        terms.update(_flow_terms(run, b, terms["loss"]))
-    return terms
-
-
-def _flow_terms(run: Run, b: dict[str, Any], loss: Any) -> dict[str, Any]:
-    """Supervised flow pretraining in the style of SPyNet's (end-point error against the exact
-    flow of synthetic shapes, as on Flying Chairs), weighted by --flow-loss into the motion loss.
-    Without it the tiny flow net, trained only through the denoising loss, learns no flow."""
-    import torch
-
-    device = run.device
-    flow = run.models["motion"].compute_flow(torch.from_numpy(b["first"]).to(device),
-                                             torch.from_numpy(b["prev"]).to(device))
-    epe = (flow - torch.from_numpy(b["flow"]).to(device)).norm(dim=1).mean(dim=(1, 2))
-    return {"loss": loss + run.tc.flow_loss * epe, "flow_epe": epe}
+    return loss_fn(out, x0, x_t, t, noise)
 
 
 def update_ema(ema: dict[str, Any], models: dict[str, Any], decay: float) -> None:

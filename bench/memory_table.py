@@ -72,7 +72,8 @@ def video_buffers_mb(manifest: Manifest) -> float:
     """The schedule's device buffers plus the pinned staging of the host-visible ones."""
     denoisers = ("content", "motion") if manifest.has_content else ("motion",)
     plan = build_plan(manifest.batch, manifest.config.image_channels, manifest.height,
-                      manifest.width, manifest.sampler, denoisers)
+                      manifest.width, manifest.sampler, denoisers,
+                      cond_channels=manifest.config.cond_channels)
     return sum(device_nbytes(s) * (2 if s.host else 1) for s in plan.buffers) / MB
 
 

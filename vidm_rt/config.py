@@ -69,6 +69,29 @@ class DiffusionConfig:
 
 
 @dataclass(frozen=True)
+class SamplerSpec:
+    """The sampler a checkpoint was made for: a student of `vidm-rt distill` learned to make
+    frames in exactly these `steps` DDIM steps at the timesteps `spacing` selects
+    (vidm_rt.schedule.space_timesteps), and runs badly with any other. `vidm-rt export` uses it
+    by default; checkpoints without one export with DPM-Solver++ 20."""
+
+    sampler: str
+    steps: int
+    spacing: str
+    eta: float = 0.0
+
+    def __post_init__(self) -> None:
+        from .schedule import SAMPLERS
+
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"invalid VIDM config: sampler {self.sampler!r} is not one of "
+                             f"{', '.join(SAMPLERS)}")
+        if self.steps < 1 or self.eta < 0:
+            raise ValueError(f"invalid VIDM config: sampler steps {self.steps} must be at least "
+                             f"1 and eta {self.eta} at least 0")
+
+
+@dataclass(frozen=True)
 class VIDMConfig:
     """Both denoisers of a VIDM model and the process they were trained with.
 
@@ -79,6 +102,14 @@ class VIDMConfig:
     deviation uniform in [0, 2S], so at S its own slightly wrong frames look like its training
     inputs and errors do not compound frame by frame. Export records it in the manifest and
     every backend applies it from there.
+    `prev_input` (not in the released VIDM): the motion UNet also reads the previous frame itself,
+    beside the flow, so the tensor the flow stage hands the denoiser is [flow, x_prev], 2 + C
+    channels (`cond_channels`). A small flow net trained only through the denoising loss learns
+    no flow (docs/quality.md), and the previous frame then reaches the model through two
+    channels of features: shapes it cannot see pop in or vanish in one step.
+
+    `sampler` is None except for checkpoints made for one sampler (SamplerSpec); it is left out
+    of the JSON when None, so configs written before it existed read and write unchanged.
     """
 
     name: str
@@ -91,6 +122,8 @@ class VIDMConfig:
     train_frames: int = 128
     fusion_weight: float = 0.2
     cond_noise: float = 0.0
+    prev_input: bool = False
+    sampler: SamplerSpec | None = None
     version: int = CONFIG_VERSION
 
     def __post_init__(self) -> None:
@@ -121,12 +154,20 @@ class VIDMConfig:
             raise ValueError("invalid VIDM config: " + "; ".join(problems))
 
     @property
+    def cond_channels(self) -> int:
+        """Channels of the flow stage's output, the motion denoiser's `flow` input."""
+        return 2 + (self.image_channels if self.prev_input else 0)
+
+    @property
     def output_channels(self) -> int:
         """eps and v (learned-range variance) for every image channel."""
         return 2 * self.image_channels
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if d["sampler"] is None:
+            del d["sampler"]
+        return d
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -146,7 +187,9 @@ class VIDMConfig:
                 motion=_build(UNetConfig, d.pop("motion")),
                 flow=_build(FlowConfig, d.pop("flow", {})),
                 diffusion=_build(DiffusionConfig, d.pop("diffusion", {})),
-                **d,
+                sampler=(None if d.get("sampler") is None
+                         else _build(SamplerSpec, d.pop("sampler"))),
+                **{k: v for k, v in d.items() if k != "sampler"},
             )
         except (KeyError, TypeError) as e:
             raise ValueError(f"malformed VIDM config: {e}") from None

@@ -100,7 +100,13 @@ class ModelConfig:
     name: str = "custom"
     image_channels: int = 3
     cond_noise: float = 0.0
+    prev_input: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def cond_channels(self) -> int:
+        """Channels of the flow stage's output (vidm_rt.config.VIDMConfig.cond_channels)."""
+        return 2 + (self.image_channels if self.prev_input else 0)
 
 
 @dataclass(frozen=True)
@@ -335,7 +341,9 @@ def summary(manifest: Manifest, directory: str | Path) -> list[str]:
         f" (trained on {cfg.train_frames} frames)",
         f"sampler: {table.sampler}, {table.steps} steps per frame ({table.spacing})"
         + (f", conditioning noise {cfg.cond_noise} on each previous frame (set by training)"
-           if cfg.cond_noise else ""),
+           if cfg.cond_noise else "")
+        + ("; the motion model reads the previous frame beside the flow" if cfg.prev_input
+           else ""),
     ]
     if manifest.tensorrt is None:
         precisions = []

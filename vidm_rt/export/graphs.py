@@ -56,18 +56,20 @@ INPUTS = {
 OUTPUTS = {"content": ("out",), "flow": ("flow",), "motion": ("out",)}
 
 
-def input_shapes(graph: str, batch: int, channels: int, h: int, w: int) -> dict[str, list[int]]:
+def input_shapes(graph: str, batch: int, channels: int, h: int, w: int,
+                 cond_channels: int = 2) -> dict[str, list[int]]:
+    """`cond_channels`: of the flow stage's output (VIDMConfig.cond_channels)."""
     img = [batch, channels, h, w]
-    shapes = {"x_t": img, "t": [batch], "k": [batch], "flow": [batch, 2, h, w],
+    shapes = {"x_t": img, "t": [batch], "k": [batch], "flow": [batch, cond_channels, h, w],
               "x_first": img, "x_prev": img}
     return {name: shapes[name] for name in INPUTS[graph]}
 
 
 def example_inputs(graph: str, batch: int, channels: int, h: int, w: int,
-                   generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+                   generator: torch.Generator, cond_channels: int = 2) -> tuple[torch.Tensor, ...]:
     """Distinct random inputs (identical example tensors would be merged into one graph input)."""
     out = []
-    for name, shape in input_shapes(graph, batch, channels, h, w).items():
+    for name, shape in input_shapes(graph, batch, channels, h, w, cond_channels).items():
         if name == "t":
             out.append(torch.randint(0, 1000, shape, generator=generator).float())
         elif name == "k":

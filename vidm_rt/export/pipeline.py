@@ -95,7 +95,8 @@ def _checked(checkpoint: str | Path, options: ExportOptions, train_frames: int |
     if loaded.content is None and set(options.fp16_graphs) == {"content"}:
         raise ExportError(f"{checkpoint}: has no content model, so FP16 graphs 'content' leave "
                           "nothing in FP16: choose motion")
-    table = sampler_table(options.sampler, options.steps, eta=options.eta)
+    table = sampler_table(options.sampler, options.steps, eta=options.eta,
+                          spacing=options.spacing)
     frames = options.frames or cfg.train_frames
     if frames < 1:
         raise ExportError("frames must be at least 1")
@@ -151,23 +152,24 @@ def _export_network(name: str, module: Any, job: _Export,
     from .graphs import INPUTS, OUTPUTS, embed_weights, example_inputs, export_graph, input_shapes
 
     b, c, h, w = job.dims
+    cc = job.loaded.config.cond_channels
     job.say(f"exporting {name}.onnx")
     path = job.tmp / f"{name}.onnx"
-    export_graph(module, name, example_inputs(name, b, c, h, w, generators[0]), path,
+    export_graph(module, name, example_inputs(name, b, c, h, w, generators[0], cc), path,
                  job.options.opset)
     release_memory()
-    fresh = example_inputs(name, b, c, h, w, generators[1])
+    fresh = example_inputs(name, b, c, h, w, generators[1], cc)
     feeds = {n: t.numpy() for n, t in zip(INPUTS[name], fresh, strict=True)}
     with torch.no_grad():
         want = [module(*fresh).numpy()]
     got = run_graph(path, feeds)
     release_memory()
     embed_weights(path)
-    out_shape = [b, 2, h, w] if name == "flow" else [b, 2 * c, h, w]
+    out_shape = [b, cc, h, w] if name == "flow" else [b, 2 * c, h, w]
     entry = {
         "file": path.name,
         "inputs": {n: {"shape": s, "dtype": "float32"}
-                   for n, s in input_shapes(name, b, c, h, w).items()},
+                   for n, s in input_shapes(name, b, c, h, w, cc).items()},
         "outputs": {OUTPUTS[name][0]: {"shape": out_shape, "dtype": "float32"}},
     }
     return entry, max_error(got, want), (feeds, got)

@@ -139,9 +139,10 @@ class VideoGenerator(Closing):
         """Allocate the buffers, upload the tables and bind the launches (see the module
         docstring)."""
         denoisers = ("content", "motion") if self.has_content else ("motion",)
-        cond_noise = self.manifest.config.cond_noise
+        config = self.manifest.config
+        cond_noise = config.cond_noise
         self.plan = build_plan(self.batch, self.channels, self.height, self.width, self.table,
-                               denoisers, self.final_steps, cond_noise)
+                               denoisers, self.final_steps, cond_noise, config.cond_channels)
         self.backend.allocate(self.plan.buffers)
         self.backend.write("coef", coefficient_rows(self.table, cond_noise))
         t_rows = np.repeat(self.table.model_t.astype(np.float32)[:, None], self.batch, axis=1)

@@ -6,7 +6,8 @@ Buffers (B videos, C channels, H x W, S steps):
     model_out       (B, 2C, H, W)  eps and v from the denoiser
     noise           (B, C, H, W)   the noise of the current step
     x_first, x_prev (B, C, H, W)   the motion model's conditioning frames
-    flow            (B, 2, H, W)   flow(x_first, x_prev), computed once per frame
+    flow            (B, 2, H, W)   flow(x_first, x_prev), computed once per frame; with the
+                                   config's prev_input (B, 2 + C, H, W): [flow, x_prev]
     k               (B,)           frame index fed to PGN
     noise_base      (B, 4) uint32  row b = [video, frame, key low, key high]: the noise address of
                                    row b at the current frame (the key is the seed's two halves)
@@ -94,7 +95,7 @@ def coefficient_rows(table: SamplerTable, cond_noise: float = 0.0) -> np.ndarray
 def build_plan(batch: int, channels: int, height: int, width: int,
                table: SamplerTable, denoisers: tuple[str, ...],
                final_steps: dict[str, int] | None = None,
-               cond_noise: float = 0.0) -> SchedulePlan:
+               cond_noise: float = 0.0, cond_channels: int = 2) -> SchedulePlan:
     img = (batch, channels, height, width)
     s = table.steps
     final_steps = final_steps or {}
@@ -105,7 +106,7 @@ def build_plan(batch: int, channels: int, height: int, width: int,
         BufferSpec("model_out", (batch, 2 * channels, height, width)),
         BufferSpec("noise", img),
         BufferSpec("x_first", img, host=True), BufferSpec("x_prev", img, host=True),
-        BufferSpec("flow", (batch, 2, height, width)),
+        BufferSpec("flow", (batch, cond_channels, height, width)),
         BufferSpec("k", (batch,), host=True),
         BufferSpec("noise_base", (batch, 4), dtype="uint32", host=True),
         BufferSpec("coef", (s + bool(cond_noise), len(COEFFICIENT_NAMES)), table=True,

@@ -57,6 +57,12 @@ def _options(fn: Any) -> Any:
                           "every video sampled from the checkpoint adds this much noise to each "
                           "previous frame (recorded in its config; export and every backend "
                           "apply it). Default: the --init checkpoint's, else 0 (off)."),
+        click.option("--prev-input", is_flag=True,
+                     help="The motion UNet also reads the previous frame itself, beside the "
+                          "flow (not in the released VIDM; docs/quality.md says why). With "
+                          "--init from a model without it, its input conv is widened with zero "
+                          "weights, so training starts from that model's function. Recorded in "
+                          "the checkpoint's config; export and every backend follow it."),
         click.option("--resume", is_flag=True,
                      help="Continue the run in --out from its latest checkpoint."),
     ]

@@ -29,6 +29,7 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True
     cond_noise: float | None = None  # None: the --init checkpoint's (0 for a preset)
+    prev_input: bool = False  # True adds it; a checkpoint that has it keeps it
 
     @property
     def roles(self) -> tuple[str, ...]:
@@ -36,7 +37,7 @@ class TrainConfig:
 
     # Options that must not change when a run is resumed (steps and logging may).
     FIXED = ("preset", "model", "data", "batch", "lr", "weight_decay", "grad_clip", "ema", "seed",
-             "cond_noise")
+             "cond_noise", "prev_input")
 
     def check(self) -> None:
         if self.model not in ("content", "motion", "both"):

@@ -48,6 +48,7 @@ def start_run(tc: TrainConfig) -> Run:
     from ..config import preset
     from ..data import DataError, open_dataset
     from ..models import ContentModel, MotionModel
+    from ..models.motion import with_prev_input
 
     dist = Distributed(pick_device(tc.device))
     cfg = preset(tc.preset)
@@ -56,6 +57,10 @@ def start_run(tc: TrainConfig) -> Run:
         cfg = init.config
     if tc.cond_noise is not None:
         cfg = dataclasses.replace(cfg, cond_noise=tc.cond_noise)
+    if tc.prev_input and not cfg.prev_input:
+        cfg = dataclasses.replace(cfg, prev_input=True)
+        if init is not None and init.motion is not None:
+            init = dataclasses.replace(init, motion=with_prev_input(init.motion, cfg))
     ds = open_dataset(tc.data, cfg.train_frames, cfg.image_size, seed=tc.seed)
     if len(ds) == 0:
         raise DataError(f"{tc.data}: the dataset is empty")

@@ -91,6 +91,22 @@ def _build(config: VIDMConfig, state: dict[str, torch.Tensor], source: Path) -> 
     return Checkpoint(config, models["content"], models["motion"])  # type: ignore[arg-type]
 
 
+def checkpoint_config(path: str | Path, train_frames: int | None = None) -> VIDMConfig:
+    """A checkpoint's config; of a `.safetensors` file only its metadata is read."""
+    path = Path(path)
+    if path.suffix == ".safetensors" and path.is_file():
+        from safetensors import SafetensorError, safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                text = (f.metadata() or {}).get(CONFIG_KEY)
+            if text is not None:
+                return VIDMConfig.from_json(text)
+        except (SafetensorError, OSError, ValueError):
+            pass  # load_checkpoint says what is wrong with the file
+    return load_checkpoint(path, train_frames=train_frames).config
+
+
 def load_checkpoint(path: str | Path, train_frames: int | None = None) -> Checkpoint:
     """Load any supported checkpoint. `train_frames` only applies to the official release."""
     path = Path(path)

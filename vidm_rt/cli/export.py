@@ -24,10 +24,13 @@ from .common import PRECISION_CHOICE, SAMPLER_CHOICE, first_frame_option
               help="Default video length (default: the training length).")
 @click.option("--batch", default=1, show_default=True, type=click.IntRange(1),
               help="Videos per run: graphs have static shapes.")
-@click.option("--sampler", default="dpmpp2m", show_default=True, type=SAMPLER_CHOICE)
-@click.option("--steps", default=20, show_default=True, type=click.IntRange(1, 1000))
-@click.option("--eta", default=0.0, show_default=True, type=click.FloatRange(0.0),
-              help="DDIM eta.")
+@click.option("--sampler", type=SAMPLER_CHOICE,
+              help="Default: the sampler recorded in the checkpoint (a student of `vidm-rt "
+                   "distill` records the one it learned), else dpmpp2m.")
+@click.option("--steps", type=click.IntRange(1, 1000),
+              help="Steps per frame. Default: the recorded sampler's, else 20.")
+@click.option("--eta", type=click.FloatRange(0.0),
+              help="DDIM eta. Default: the recorded sampler's, else 0.")
 @click.option("--opset", default=18, show_default=True, type=click.IntRange(18),
               help="ONNX opset (18 is the lowest torch's exporter writes).")
 @click.option("--frame-index", default="clamp", show_default=True,
@@ -52,22 +55,27 @@ from .common import PRECISION_CHOICE, SAMPLER_CHOICE, first_frame_option
 @quiet_option
 @user_errors
 def export(checkpoint: Path, name: str | None, out_dir: Path, height: int | None,
-           width: int | None, frames: int | None, batch: int, sampler: str, steps: int,
-           eta: float, opset: int, frame_index: str, train_frames: int | None,
-           fp16_weights: bool, fp16_graphs: str, fp16_fp32_tail: int, quiet: bool) -> None:
+           width: int | None, frames: int | None, batch: int, sampler: str | None,
+           steps: int | None, eta: float | None, opset: int, frame_index: str,
+           train_frames: int | None, fp16_weights: bool, fp16_graphs: str, fp16_fp32_tail: int,
+           quiet: bool) -> None:
     """Export a checkpoint to ONNX (content, flow, motion, sampler update) and validate it."""
     from contextlib import ExitStack
 
     from ..atomic import check_replaceable, check_writable, holds
+    from ..checkpoint import checkpoint_config
     from ..export import ExportOptions, export_checkpoint
+    from ..export.options import export_sampler
     from ..manifest import MANIFEST
 
+    recorded = checkpoint_config(checkpoint, train_frames).sampler
+    sampler, steps, eta, spacing = export_sampler(recorded, sampler, steps, eta)
     stem = checkpoint.name.split(".")[0]
     name = name or f"{stem}-{sampler}{steps}"
     check_replaceable(out_dir / name, holds(MANIFEST))
     check_writable(out_dir / name)
     options = ExportOptions(name=name, out_dir=out_dir, batch=batch, frames=frames,
-                            sampler=sampler, steps=steps, eta=eta, opset=opset,
+                            sampler=sampler, steps=steps, eta=eta, spacing=spacing, opset=opset,
                             frame_index=frame_index, height=height, width=width,
                             fp16_weights=fp16_weights,
                             fp16_graphs=tuple(g.strip() for g in fp16_graphs.split(",")

@@ -154,6 +154,11 @@ def info(what: str, as_json: bool) -> None:
         loaded = load_checkpoint(what)
         cfg, content, motion = loaded.config, loaded.content, loaded.motion
     click.echo(cfg.to_json())
+    if cfg.sampler is not None:
+        s = cfg.sampler
+        click.echo(f"sampler: {s.sampler}, {s.steps} steps per frame ({s.spacing}"
+                   + (f", eta {s.eta}" if s.eta else "")
+                   + "): what the model was distilled for; `vidm-rt export` uses it")
     for role, model in (("content", content), ("motion", motion)):
         if model is None:
             click.echo(f"{role}: not present")

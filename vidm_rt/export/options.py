@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..config import SamplerSpec
 from ..schedule import FRAME_INDEX_POLICIES
 from .fp16 import FP32_TAIL_CONVS
 
@@ -28,6 +29,24 @@ DEFAULT_FP16_GRAPHS = ("motion",)
 EXPORT_REVISION = 4
 
 
+# The sampler of an export when neither the options nor the checkpoint's config name one.
+DEFAULT_SAMPLER, DEFAULT_STEPS = "dpmpp2m", 20
+
+
+def export_sampler(recorded: SamplerSpec | None, sampler: str | None, steps: int | None,
+                   eta: float | None) -> tuple[str, int, float, str | None]:
+    """(sampler, steps, eta, spacing) of an export: the options given win; the others come from
+    the checkpoint's recorded sampler (`recorded`, a distilled student's), else DPM-Solver++ 20.
+    The recorded eta and spacing go only with the recorded sampler, and the spacing only with
+    its own number of steps too (it selects that many timesteps)."""
+    kind = sampler or (recorded.sampler if recorded else DEFAULT_SAMPLER)
+    same = recorded is not None and kind == recorded.sampler
+    n = steps or (recorded.steps if recorded else DEFAULT_STEPS)
+    e = eta if eta is not None else (recorded.eta if same else 0.0)
+    spacing = recorded.spacing if same and n == recorded.steps else None
+    return kind, n, e, spacing
+
+
 class ExportError(ValueError):
     """The export failed a check; nothing was written."""
 
@@ -41,6 +60,7 @@ class ExportOptions:
     sampler: str = "dpmpp2m"
     steps: int = 20
     eta: float = 0.0
+    spacing: str | None = None         # timesteps (schedule.space_timesteps); None: the default
     opset: int = 18
     frame_index: str = "clamp"
     height: int | None = None

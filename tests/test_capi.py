@@ -61,6 +61,34 @@ def test_c_library_generates_the_python_frames(lib, tmp_path) -> None:
     assert np.max(np.abs(got - want)) < 1e-5
 
 
+def test_c_library_runs_a_distilled_students_sampler(lib, tmp_path) -> None:
+    """A student of `vidm-rt distill` records DDIM 1 step at "linspace1" (t = 999) in its config;
+    export picks that table (tests/test_distill.py), and the C library runs it as the Python
+    runtime does."""
+    from vidm_rt.config import preset
+    from vidm_rt.export.options import export_sampler
+    from vidm_rt.train.distill import student_config
+
+    sampler, steps, eta, spacing = export_sampler(student_config(preset("tiny"), 1).sampler,
+                                                  None, None, None)
+    engine = write_closed_form_engine(tmp_path / "engine", sampler=sampler, steps=steps, eta=eta,
+                                      spacing=spacing, frames=3)
+    want = closed_form_frames(engine, frames=3, seed=9)
+    gen = ctypes.c_void_p()
+    assert lib.vidm_rt_create(str(engine).encode(), 0, ctypes.byref(gen)) == 0, \
+        lib.vidm_rt_last_error().decode()
+    try:
+        info = Info()
+        assert lib.vidm_rt_get_info(gen, ctypes.byref(info)) == 0
+        assert info.steps == 1 and info.engine == b"closed-form"
+        got = np.full(want.shape, np.nan, np.float32)
+        assert lib.vidm_rt_generate(gen, 3, 9, 0, None, got.ctypes.data, got.size, None,
+                                    None) == 0, lib.vidm_rt_last_error().decode()
+    finally:
+        lib.vidm_rt_destroy(gen)
+    assert np.max(np.abs(got - want)) < 1e-5
+
+
 def test_c_library_refuses_a_tampered_directory(lib, tmp_path) -> None:
     engine = write_closed_form_engine(tmp_path / "engine", steps=2)
     (engine / "motion.onnx").write_bytes(b"tampered")

@@ -10,6 +10,7 @@ import click
 
 from .. import __version__
 from ..train import train_command
+from ..train.distill_cli import distill_command
 from .eval import eval_command
 from .export import build, calibrate, export
 from .model import import_official, info, sample
@@ -27,6 +28,8 @@ def main() -> None:
     Typical flow:
       vidm-rt generate --out demo.gif                  the bundled demo model
       vidm-rt train --preset tiny --out runs/tiny      train on moving shapes
+      vidm-rt distill runs/tiny/model.safetensors --steps 4 --out runs/tiny4
+                                                       a student for 4 DDIM steps
       vidm-rt export runs/tiny/model.safetensors       ONNX graphs + manifest in export/
       vidm-rt generate --engine export/NAME --out video.mp4
       vidm-rt calibrate export/NAME                    INT8 graphs (--precision int8)
@@ -40,6 +43,6 @@ def main() -> None:
 
 
 for command in (generate, export, calibrate, build, bench, quality, eval_command, sample,
-                train_command, import_official, info, serve, request):
+                train_command, distill_command, import_official, info, serve, request):
     main.add_command(command)
 

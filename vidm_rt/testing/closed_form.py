@@ -106,6 +106,7 @@ def write_closed_form_engine(
     sampler: str = "ancestral",
     steps: int = 5,
     eta: float = 0.0,
+    spacing: str | None = None,
     frames: int = 4,
     train_frames: int = 8,
     frame_index: str = "clamp",
@@ -120,7 +121,7 @@ def write_closed_form_engine(
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    table = sampler_table(sampler, steps, eta=eta)
+    table = sampler_table(sampler, steps, eta=eta, spacing=spacing)
     img = [batch, channels, height, width]
     shapes = {"x_t": img, "t": [batch], "k": [batch], "flow": [batch, 2, height, width],
               "x_first": img, "x_prev": img}

@@ -54,7 +54,8 @@ def distill_command(checkpoint: str, resume: bool, quiet: bool, **options: Any) 
     a copy of the teacher and learns to make in one step what the teacher makes in two: from
     z, a real frame noised to the student's timestep, the target is the x0 whose one DDIM step
     lands where the teacher's two steps land (x0 clipped to [-1, 1] in each, as the runtime
-    does), the loss max(SNR, 1) x its squared error (eps-space error, truncated at high noise).
+    does); the loss is max(SNR, 1) x its squared error (the eps error where SNR > 1, the x0
+    error at higher noise).
     The motion model is conditioned on real (first, previous, k) from --data, previous frames
     noised as the checkpoint's conditioning noise sets, as in training. The next round's
     teacher is this round's student, with a fresh AdamW.

@@ -30,7 +30,15 @@ from ..atomic import atomic_write
 from .batches import draw_batch, step_seed
 from .checkpoints import saved_steps
 from .ddp import Distributed, pick_device
-from .distill import ROLES, DistillConfig, role_loss, round_tables, student_config
+from .distill import (
+    ROLES,
+    SAMPLER,
+    DistillConfig,
+    role_loss,
+    round_tables,
+    spacing,
+    student_config,
+)
 
 
 @dataclass
@@ -108,9 +116,10 @@ def _start(dc: DistillConfig) -> _Run:
 
     loaded = load_checkpoint(dc.checkpoint)
     cfg, spec = loaded.config, loaded.config.sampler
-    if spec is not None and (spec.sampler, spec.steps) != ("ddim", dc.from_steps):
-        raise ValueError(f"{dc.checkpoint}: is a student for {spec.sampler} {spec.steps} "
-                         f"steps: distil it further with --from-steps {spec.steps}")
+    if spec is not None and (spec.sampler, spec.steps, spec.spacing) != (
+            SAMPLER, dc.from_steps, spacing(dc.from_steps)):
+        raise ValueError(f"{dc.checkpoint}: is a student for {spec.sampler} {spec.steps} steps "
+                         f"({spec.spacing}): distil it further with --from-steps {spec.steps}")
     ds = open_dataset(dc.data, cfg.train_frames, cfg.image_size, seed=dc.seed)
     if len(ds) == 0:
         raise DataError(f"{dc.data}: the dataset is empty")

@@ -120,7 +120,7 @@ SamplerTable read_sampler(const Reader& r, const json& s) {
 std::map<std::string, GraphSpec> expected_graphs(const Manifest& m) {
   const Shape img{m.batch, m.channels, m.height, m.width};
   const Shape out{m.batch, 2 * m.channels, m.height, m.width};
-  const Shape flow{m.batch, 2, m.height, m.width};
+  const Shape flow{m.batch, m.cond_channels, m.height, m.width};
   const Shape vec{m.batch};
   std::map<std::string, GraphSpec> g;
   g["content"].inputs = {{"x_t", img}, {"t", vec}};
@@ -249,6 +249,11 @@ Manifest parse_manifest(const std::string& text, const std::string& dir, bool ve
     }
     // Python writes the conditioning row of the float32 coef table (plan.coefficient_rows).
     m.cond_noise = static_cast<float>(level);
+  }
+  if (config.contains("prev_input")) {
+    const json& v = config["prev_input"];
+    if (!v.is_boolean()) r.fail(std::string("field 'config.prev_input' must be true or false; ") + kFix);
+    m.cond_channels = v.get<bool>() ? 2 + m.channels : 2;
   }
   m.batch = static_cast<int>(r.integer(r.field(j, "batch"), "batch", 1, 4096));
   m.height = static_cast<int>(r.integer(r.field(j, "height"), "height", 1, 16384));

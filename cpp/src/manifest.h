@@ -49,6 +49,9 @@ struct Manifest {
   // config.cond_noise (a model trained with `--cond-noise`): each motion frame's flow sees the
   // previous frame plus cond_noise * noise(kConditionStep); 0 = off (vidm_rt/runtime/plan.py).
   float cond_noise = 0.0f;
+  // Channels of the flow stage's output: 2, or 2 + channels with config.prev_input (the motion
+  // model reads the previous frame beside the flow; vidm_rt/config.py).
+  int cond_channels = 2;
   std::string frame_index = "clamp";
   SamplerTable sampler;
   std::map<std::string, GraphSpec> graphs;

@@ -55,7 +55,7 @@ Plan build_plan(const Manifest& m) {
       {"noise", img},
       {"x_first", img, false, true},
       {"x_prev", img, false, true},
-      {"flow", {m.batch, 2, m.height, m.width}},
+      {"flow", {m.batch, m.cond_channels, m.height, m.width}},
       {"k", {m.batch}, false, true},
       {"coef", {m.sampler.steps + (conditioned ? 1 : 0), kCoefficients}, true, true},
       {"t", {m.sampler.steps, m.batch}, true, true},

@@ -126,6 +126,37 @@ void check_cond_noise(const std::string& base) {
   CHECK(op_names(vidm::build_plan(vidm::load_manifest(base + "/zero-cond")), "motion") == clean);
 }
 
+// config.prev_input: the flow stage hands the motion graph [flow, x_prev], 2 + 3 channels; the
+// graphs must declare it and the plan's flow buffer has it.
+void check_prev_input(const std::string& base) {
+  auto j = testdir::manifest();
+  j["config"]["prev_input"] = true;
+  testdir::write(base + "/prev-2", j);
+  bool refused = false;
+  try {
+    vidm::load_manifest(base + "/prev-2");
+  } catch (const vidm::Error& e) {
+    refused = e.status() == VIDM_RT_ERROR_MANIFEST;
+  }
+  CHECK_MSG(refused, "a prev_input manifest with 2-channel flow graphs loaded");
+  const auto wide = testdir::tensor({2, 5, 4, 4});
+  j["graphs"]["flow"]["outputs"]["flow"] = wide;
+  j["graphs"]["motion"]["inputs"]["flow"] = wide;
+  testdir::write(base + "/prev", j);
+  const vidm::Manifest m = vidm::load_manifest(base + "/prev");
+  CHECK(m.cond_channels == 5);
+  CHECK((vidm::build_plan(m).buffer("flow").shape == vidm::Shape{2, 5, 4, 4}));
+  j["config"]["prev_input"] = "yes";
+  testdir::write(base + "/bad-prev", j);
+  std::string message;
+  try {
+    vidm::load_manifest(base + "/bad-prev");
+  } catch (const vidm::Error& e) {
+    message = e.what();
+  }
+  CHECK_MSG(message.find("field 'config.prev_input'") != std::string::npos, message);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -214,5 +245,6 @@ int main(int argc, char** argv) {
     CHECK_MSG(failed, bad);
   }
   check_cond_noise(base);
+  check_prev_input(base);
   return check::report("plan");
 }

@@ -15,10 +15,10 @@ class MotionModel(nn.Module):
     """denoise(x_t, t, k, x_prev, x_first) -> (B, 6, H, W) = [eps, v].
 
     Flow from x_first to x_prev (SPyNet) joins x_t as UNet input (5 channels; with
-    `cfg.prev_input` the flow stage also passes x_prev itself, and the UNet reads 8). A second encoder,
-    the UNet's down path with its own weights, reads x_first; at every down level the UNet's
-    activation is fused as h_l = r_l + w * UNet_l(h_{l-1}) with r_l = Enc_l(r_{l-1}), w = 0.2,
-    and the fused h_l feeds the skip connections. (t, k) enter only through PGN.
+    `cfg.prev_input` the flow stage also passes x_prev itself, and the UNet reads 8). A second
+    encoder, the UNet's down path with its own weights, reads x_first; at every down level the
+    UNet's activation is fused as h_l = r_l + w * UNet_l(h_{l-1}) with r_l = Enc_l(r_{l-1}),
+    w = 0.2, and the fused h_l feeds the skip connections. (t, k) enter only through PGN.
 
     The flow does not depend on t, so the deployable graph is `denoise(x_t, t, k, flow, x_first)`
     with `flow = compute_flow(x_first, x_prev)` (`cfg.cond_channels` channels) run once per frame;

@@ -177,7 +177,7 @@ def test_config_sampler_round_trips_and_old_configs_load(tiny_models, tmp_path) 
 
 def test_export_options_win_over_the_recorded_sampler() -> None:
     rec = SamplerSpec("ddim", 2, "linspace2", 0.0)
-    assert export_sampler(None, None, None, None) == ("dpmpp2m", 20, 0.0, None)
+    assert export_sampler(None, None, None, None) == ("ancestral", 20, 0.0, None)
     assert export_sampler(rec, None, None, None) == ("ddim", 2, 0.0, "linspace2")
     assert export_sampler(rec, None, 8, None) == ("ddim", 8, 0.0, None)
     assert export_sampler(rec, "dpmpp2m", None, None) == ("dpmpp2m", 2, 0.0, None)

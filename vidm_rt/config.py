@@ -73,7 +73,7 @@ class SamplerSpec:
     """The sampler a checkpoint was made for: a student of `vidm-rt distill` learned to make
     frames in exactly these `steps` DDIM steps at the timesteps `spacing` selects
     (vidm_rt.schedule.space_timesteps), and runs badly with any other. `vidm-rt export` uses it
-    by default; checkpoints without one export with DPM-Solver++ 20."""
+    by default; checkpoints without one export with the default sampler (ancestral 20)."""
 
     sampler: str
     steps: int

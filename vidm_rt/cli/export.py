@@ -26,7 +26,8 @@ from .common import PRECISION_CHOICE, SAMPLER_CHOICE, first_frame_option
               help="Videos per run: graphs have static shapes.")
 @click.option("--sampler", type=SAMPLER_CHOICE,
               help="Default: the sampler recorded in the checkpoint (a student of `vidm-rt "
-                   "distill` records the one it learned), else dpmpp2m.")
+                   "distill` records the one it learned), else ancestral (the "
+                   "default by both quality judges, docs/quality.md).")
 @click.option("--steps", type=click.IntRange(1, 1000),
               help="Steps per frame. Default: the recorded sampler's, else 20.")
 @click.option("--eta", type=click.FloatRange(0.0),

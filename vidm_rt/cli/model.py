@@ -20,7 +20,7 @@ from .common import BUNDLED_MODEL, SAMPLER_CHOICE, first_frame_option, scale_opt
                    "clevrer128): a smoke test.")
 @click.option("--frames", default=8, show_default=True, type=click.IntRange(1),
               help="Frames per video, the first (content) frame included.")
-@click.option("--sampler", default="dpmpp2m", show_default=True, type=SAMPLER_CHOICE,
+@click.option("--sampler", default="ancestral", show_default=True, type=SAMPLER_CHOICE,
               help="ancestral = the reference's learned-variance sampler.")
 @click.option("--steps", default=20, show_default=True, type=click.IntRange(1, 1000),
               help="Denoising steps per frame (the reference uses 100 ancestral steps).")

@@ -14,10 +14,11 @@ from typing import Any
 from ..atomic import atomic_write
 from ..manifest import write_manifest
 from ..schedule import sampler_table
+from .options import DEFAULT_SAMPLER, DEFAULT_STEPS
 
 
-def write_torch_only(checkpoint: Any, out: str | Path, sampler: str = "dpmpp2m", steps: int = 20,
-                     frames: int | None = None, batch: int = 1) -> Path:
+def write_torch_only(checkpoint: Any, out: str | Path, sampler: str = DEFAULT_SAMPLER,
+                     steps: int = DEFAULT_STEPS, frames: int | None = None, batch: int = 1) -> Path:
     """Write `out` (model.safetensors + manifest.json) from a loaded checkpoint
     (vidm_rt.checkpoint.Checkpoint); returns `out`."""
     from ..checkpoint import save_checkpoint

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write
-from .config import TrainConfig
 from .run import Run
 
 
@@ -27,25 +26,32 @@ def saved_steps(out: Path) -> list[int]:
     return sorted(steps)
 
 
-def restore(run: Run) -> int:
-    """Load the latest save of run.out into the run; returns its step. Refuses a change of an
-    option that would make the resumed steps compute something else (TrainConfig.FIXED)."""
+def latest_state(out: Path, config_key: str, config: Any) -> tuple[int, dict[str, Any]]:
+    """The step and state.pt of the latest save in run folder `out`. Refuses a change of an
+    option that would make the resumed steps compute something else (`config.FIXED`, compared
+    with the saved `state[config_key]`; an option the saved run lacks takes its default)."""
     import torch
 
-    from ..checkpoint import load_checkpoint
-
-    out, tc = run.out, run.tc
     saved = saved_steps(out)
     if not saved:
         raise ValueError(f"{out}: nothing to resume (no ckpt_*.state.pt with its .safetensors)")
     start = saved[-1]
     state = torch.load(out / f"ckpt_{start:07d}.state.pt", map_location="cpu", weights_only=True)
-    defaults = dataclasses.asdict(TrainConfig())
-    for key in TrainConfig.FIXED:
-        before = state["train_config"].get(key, defaults[key])  # older runs lack new keys
-        if before != getattr(tc, key):
+    defaults = dataclasses.asdict(type(config)())
+    for key in config.FIXED:
+        before = state[config_key].get(key, defaults[key])
+        if before != getattr(config, key):
             raise ValueError(f"{out}: --{key.replace('_', '-')} was {before!r} in the run being "
-                             f"resumed, not {getattr(tc, key)!r}")
+                             f"resumed, not {getattr(config, key)!r}")
+    return start, state
+
+
+def restore(run: Run) -> int:
+    """Load the latest save of run.out into the run; returns its step (latest_state)."""
+    from ..checkpoint import load_checkpoint
+
+    out = run.out
+    start, state = latest_state(out, "train_config", run.tc)
     saved_ema = load_checkpoint(out / f"ckpt_{start:07d}.safetensors")
     for role, m in run.models.items():
         m.load_state_dict(state["models"][role])

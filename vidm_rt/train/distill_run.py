@@ -28,7 +28,7 @@ from typing import Any
 
 from ..atomic import atomic_write
 from .batches import draw_batch, step_seed
-from .checkpoints import saved_steps
+from .checkpoints import latest_state, saved_steps
 from .ddp import Distributed, pick_device
 from .distill import (
     ROLES,
@@ -186,21 +186,8 @@ def _step(run: _Run, step: int, rnd: int, it: int) -> tuple[float, dict[str, flo
 
 def _restore(run: _Run) -> tuple[int, Any]:
     """Load the latest save of the run folder's students; returns its step and optimizer
-    state. Refuses a changed option that
-    would make the resumed steps compute something else (DistillConfig.FIXED)."""
-    import torch
-
-    out, dc = run.out, run.dc
-    saved = saved_steps(out)
-    if not saved:
-        raise ValueError(f"{out}: nothing to resume (no ckpt_*.state.pt with its .safetensors)")
-    start = saved[-1]
-    state = torch.load(out / f"ckpt_{start:07d}.state.pt", map_location="cpu", weights_only=True)
-    for key in DistillConfig.FIXED:
-        before = state["distill_config"].get(key)
-        if before != getattr(dc, key):
-            raise ValueError(f"{out}: --{key.replace('_', '-')} was {before!r} in the run being "
-                             f"resumed, not {getattr(dc, key)!r}")
+    state (checkpoints.latest_state refuses a changed DistillConfig.FIXED option)."""
+    start, state = latest_state(run.out, "distill_config", run.dc)
     for role, m in run.students.items():
         m.load_state_dict(state["students"][role])
     return start, state["optimizer"]

@@ -39,24 +39,32 @@ def lib() -> ctypes.CDLL:
     return lib
 
 
-def test_c_library_generates_the_python_frames(lib, tmp_path) -> None:
-    engine = write_closed_form_engine(tmp_path / "engine", sampler="ancestral", steps=4, frames=3)
-    want = closed_form_frames(engine, frames=3, seed=2**33 + 5, first_video=2)
-
+def _generate(lib, engine, shape: tuple[int, ...], frames: int, seed: int,
+              first_video: int) -> tuple[Info, np.ndarray]:
+    """The generator's info and `frames` frames of `engine` through the C API (NaN-filled first,
+    so a frame it does not write shows)."""
     gen = ctypes.c_void_p()
     assert lib.vidm_rt_create(str(engine).encode(), 0, ctypes.byref(gen)) == 0, \
         lib.vidm_rt_last_error().decode()
     try:
         info = Info()
         assert lib.vidm_rt_get_info(gen, ctypes.byref(info)) == 0
-        assert (info.batch, info.channels, info.height, info.width) == want.shape[1:]
-        assert info.engine == b"closed-form"
-        got = np.full(want.shape, np.nan, np.float32)
-        status = lib.vidm_rt_generate(gen, 3, 2**33 + 5, 2, None, got.ctypes.data, got.size,
-                                      None, None)
+        got = np.full(shape, np.nan, np.float32)
+        status = lib.vidm_rt_generate(gen, frames, seed, first_video, None, got.ctypes.data,
+                                      got.size, None, None)
         assert status == 0, lib.vidm_rt_last_error().decode()
     finally:
         lib.vidm_rt_destroy(gen)
+    return info, got
+
+
+def test_c_library_generates_the_python_frames(lib, tmp_path) -> None:
+    engine = write_closed_form_engine(tmp_path / "engine", sampler="ancestral", steps=4, frames=3)
+    want = closed_form_frames(engine, frames=3, seed=2**33 + 5, first_video=2)
+
+    info, got = _generate(lib, engine, want.shape, 3, 2**33 + 5, 2)
+    assert (info.batch, info.channels, info.height, info.width) == want.shape[1:]
+    assert info.engine == b"closed-form"
     # Only exp in the update may differ in its last bit between libm and numpy/ONNX Runtime.
     assert np.max(np.abs(got - want)) < 1e-5
 
@@ -74,18 +82,8 @@ def test_c_library_runs_a_distilled_students_sampler(lib, tmp_path) -> None:
     engine = write_closed_form_engine(tmp_path / "engine", sampler=sampler, steps=steps, eta=eta,
                                       spacing=spacing, frames=3)
     want = closed_form_frames(engine, frames=3, seed=9)
-    gen = ctypes.c_void_p()
-    assert lib.vidm_rt_create(str(engine).encode(), 0, ctypes.byref(gen)) == 0, \
-        lib.vidm_rt_last_error().decode()
-    try:
-        info = Info()
-        assert lib.vidm_rt_get_info(gen, ctypes.byref(info)) == 0
-        assert info.steps == 1 and info.engine == b"closed-form"
-        got = np.full(want.shape, np.nan, np.float32)
-        assert lib.vidm_rt_generate(gen, 3, 9, 0, None, got.ctypes.data, got.size, None,
-                                    None) == 0, lib.vidm_rt_last_error().decode()
-    finally:
-        lib.vidm_rt_destroy(gen)
+    info, got = _generate(lib, engine, want.shape, 3, 9, 0)
+    assert info.steps == 1 and info.engine == b"closed-form"
     assert np.max(np.abs(got - want)) < 1e-5
 
 

@@ -70,20 +70,21 @@ def test_c_library_generates_the_python_frames(lib, tmp_path) -> None:
 
 
 def test_c_library_runs_a_distilled_students_sampler(lib, tmp_path) -> None:
-    """A student of `vidm-rt distill` records DDIM 1 step at "linspace1" (t = 999) in its config;
-    export picks that table (tests/test_distill.py), and the C library runs it as the Python
-    runtime does."""
+    """A student of `vidm-rt distill` records DDIM 2 steps at "linspace2" with eta 1 in its
+    config; export picks that table (tests/test_distill.py), and the C library runs it, fresh
+    noise included, as the Python runtime does."""
     from vidm_rt.config import preset
     from vidm_rt.export.options import export_sampler
     from vidm_rt.train.distill import student_config
 
-    sampler, steps, eta, spacing = export_sampler(student_config(preset("tiny"), 1).sampler,
+    sampler, steps, eta, spacing = export_sampler(student_config(preset("tiny"), 2, 1.0).sampler,
                                                   None, None, None)
     engine = write_closed_form_engine(tmp_path / "engine", sampler=sampler, steps=steps, eta=eta,
                                       spacing=spacing, frames=3)
     want = closed_form_frames(engine, frames=3, seed=9)
     info, got = _generate(lib, engine, want.shape, 3, 9, 0)
-    assert info.steps == 1 and info.engine == b"closed-form"
+    assert (steps, eta, spacing) == (2, 1.0, "linspace2")
+    assert info.steps == 2 and info.engine == b"closed-form"
     assert np.max(np.abs(got - want)) < 1e-5
 
 

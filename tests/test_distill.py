@@ -152,7 +152,7 @@ def test_resume_equals_uninterrupted_run(teacher, tmp_path, monkeypatch) -> None
     for k in a:
         assert torch.equal(a[k], b[k]), k
     final = load_checkpoint(tmp_path / "b" / "model.safetensors")
-    assert final.config.sampler == SamplerSpec("ddim", 1, "linspace1", 0.0)
+    assert final.config.sampler == SamplerSpec("ddim", 1, "linspace1", 1.0)  # --sample-eta
     assert load_checkpoint(tmp_path / "b" / "student2.safetensors").config.sampler.steps == 2
     for k, v in final.motion.state_dict().items():
         assert torch.equal(v, a[f"motion.{k}"]), k
@@ -166,13 +166,13 @@ def test_config_sampler_round_trips_and_old_configs_load(tiny_models, tmp_path) 
     old = cfg.to_dict()
     assert "sampler" not in old  # configs without one serialise as before
     assert VIDMConfig.from_dict(old).sampler is None
-    student = student_config(cfg, 4)
+    student = student_config(cfg, 4, 1.0)
     assert VIDMConfig.from_json(student.to_json()) == student
     path = save_checkpoint(tmp_path / "s.safetensors", student, *tiny_models[1:])
-    assert load_checkpoint(path).config.sampler == SamplerSpec("ddim", 4, "linspace4", 0.0)
+    assert load_checkpoint(path).config.sampler == SamplerSpec("ddim", 4, "linspace4", 1.0)
     out = CliRunner().invoke(main, ["info", str(path)])
     assert out.exit_code == 0, out.output
-    assert "sampler: ddim, 4 steps per frame (linspace4)" in out.output
+    assert "sampler: ddim, 4 steps per frame (linspace4, eta 1.0)" in out.output
 
 
 def test_export_options_win_over_the_recorded_sampler() -> None:
@@ -204,9 +204,9 @@ def test_student_export_runs_its_sampler_on_onnxruntime(student_export) -> None:
 
     ckpt, path = student_export
     manifest = load_manifest(path)
-    table = sampler_table("ddim", 1, spacing="linspace1")
+    table = sampler_table("ddim", 1, eta=1.0, spacing="linspace1")
     assert (manifest.sampler.sampler, manifest.sampler.steps, manifest.sampler.spacing,
-            manifest.sampler.eta) == ("ddim", 1, "linspace1", 0.0)
+            manifest.sampler.eta) == ("ddim", 1, "linspace1", 1.0)
     np.testing.assert_array_equal(manifest.sampler.model_t, table.model_t)
     np.testing.assert_array_equal(manifest.sampler.model_t, [999.0])
     student = load_checkpoint(ckpt)

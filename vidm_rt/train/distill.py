@@ -50,6 +50,10 @@ class DistillConfig:
     keep: int = 3
     log_every: int = 50
     device: str = "auto"
+    # The DDIM eta the student samples with (recorded in its config, not used in training): the
+    # targets are deterministic, but on a model whose own steps drift, eta 1 (fresh noise at
+    # every step, as the ancestral sampler) keeps shapes where eta 0 carries every error on.
+    sample_eta: float = 1.0
 
     # Options that must not change when a run is resumed (saving and logging may).
     FIXED = ("checkpoint", "steps", "from_steps", "iters_per_round", "batch", "lr", "grad_clip",
@@ -66,6 +70,8 @@ class DistillConfig:
         if self.from_steps > 999:
             raise ValueError(f"--from-steps {self.from_steps}: at most 999 steps of the "
                              "1000-step process (spacing linspaceN)")
+        if not self.sample_eta >= 0:
+            raise ValueError(f"--sample-eta {self.sample_eta} must be at least 0")
         if min(self.iters_per_round, self.batch, self.save_every, self.keep,
                self.log_every) < 1:
             raise ValueError("--iters-per-round, --batch, --save-every, --keep and --log-every "
@@ -107,12 +113,12 @@ def round_tables(student_steps: int) -> tuple[Any, Any]:
     return teacher, student
 
 
-def student_config(cfg: Any, student_steps: int) -> Any:
+def student_config(cfg: Any, student_steps: int, eta: float) -> Any:
     """The teacher's config with the student's sampler recorded (export uses it by default)."""
     from ..config import SamplerSpec
 
     return dataclasses.replace(cfg, sampler=SamplerSpec(SAMPLER, student_steps,
-                                                        spacing(student_steps), 0.0))
+                                                        spacing(student_steps), eta))
 
 
 def _at(table: Any, name: str, idx: Any, like: Any) -> Any:

@@ -217,8 +217,8 @@ def _save_student(run: _Run, path: Path, rnd: int, step: int) -> None:
     cpu = {r: copy.deepcopy(m).cpu() for r, m in run.students.items()}
     meta = {"vidm_rt.step": str(step),
             "vidm_rt.distill": json.dumps(dataclasses.asdict(run.dc))}
-    save_checkpoint(path, student_config(run.cfg, run.dc.rounds[rnd]), cpu.get("content"),
-                    cpu.get("motion"), metadata=meta)
+    cfg = student_config(run.cfg, run.dc.rounds[rnd], run.dc.sample_eta)
+    save_checkpoint(path, cfg, cpu.get("content"), cpu.get("motion"), metadata=meta)
 
 
 class _Log:

@@ -6,10 +6,12 @@ import json
 import os
 import socket
 
+import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
 from click.testing import CliRunner
+from safetensors import safe_open
 
 from vidm_rt.checkpoint import load_checkpoint
 from vidm_rt.train import TrainConfig, train, train_command
@@ -132,3 +134,27 @@ def test_cli_bad_data_is_one_line(tmp_path) -> None:
                                                 "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert "dataset folder not found" in result.output and "Traceback" not in result.output
+
+
+def test_cond_blur_softens_previous_frames_and_is_recorded(tmp_path) -> None:
+    from vidm_rt.train.batches import blurred_condition
+
+    prev = -np.ones((3, 3, 16, 16), np.float32)
+    prev[:, :, 5:10, 5:10] = 1.0  # a square on black, as the shapes are drawn
+    gen = torch.Generator().manual_seed(0)
+    assert np.allclose(blurred_condition(prev, 0.0, gen), prev)
+    soft = blurred_condition(prev, 1.5, gen)
+    assert soft.shape == prev.shape and soft.dtype == prev.dtype
+    # Softer edges (less gradient energy), each frame's mass kept, one draw per sample.
+    energy = [float((np.diff(v, axis=-1) ** 2).sum()) for v in (prev[0], *soft)]
+    assert all(e < energy[0] for e in energy[1:])
+    assert np.allclose(soft.mean(axis=(1, 2, 3)), prev.mean(axis=(1, 2, 3)), atol=1e-5)
+    assert len({round(e, 3) for e in energy[1:]}) == 3
+    result = CliRunner().invoke(train_command, [
+        "--model", "motion", "--steps", "1", "--batch", "2", "--cond-blur", "1.0", "-q",
+        "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    with safe_open(tmp_path / "model.safetensors", "np") as f:
+        assert json.loads(f.metadata()["vidm_rt.train"])["cond_blur"] == 1.0
+    bad = CliRunner().invoke(train_command, ["--cond-blur", "-1", "--out", str(tmp_path / "x")])
+    assert bad.exit_code != 0 and "--cond-blur" in bad.output

@@ -57,6 +57,13 @@ def _options(fn: Any) -> Any:
                           "every video sampled from the checkpoint adds this much noise to each "
                           "previous frame (recorded in its config; export and every backend "
                           "apply it). Default: the --init checkpoint's, else 0 (off)."),
+        click.option("--cond-blur", default=defaults.cond_blur, show_default=True,
+                     type=click.FloatRange(0.0),
+                     help="Conditioning-blur augmentation against drift (training only): the "
+                          "motion model trains on previous frames blurred by a Gaussian of a "
+                          "standard deviation uniform in [0, this] pixels, so a shape its own "
+                          "last frame drew soft is redrawn sharp, its kind taken from the first "
+                          "frame. Sampling is unchanged; 0: off."),
         click.option("--prev-input", is_flag=True,
                      help="The motion UNet also reads the previous frame itself, beside the "
                           "flow (not in the released VIDM; docs/quality.md says why). With "

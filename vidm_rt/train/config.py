@@ -30,6 +30,7 @@ class TrainConfig:
     amp: bool = True
     cond_noise: float | None = None  # None: the --init checkpoint's (0 for a preset)
     prev_input: bool = False  # True adds it; a checkpoint that has it keeps it
+    cond_blur: float = 0.0  # training only: sampling sees the model's own frames unblurred
 
     @property
     def roles(self) -> tuple[str, ...]:
@@ -37,13 +38,15 @@ class TrainConfig:
 
     # Options that must not change when a run is resumed (steps and logging may).
     FIXED = ("preset", "model", "data", "batch", "lr", "weight_decay", "grad_clip", "ema", "seed",
-             "cond_noise", "prev_input")
+             "cond_noise", "prev_input", "cond_blur")
 
     def check(self) -> None:
         if self.model not in ("content", "motion", "both"):
             raise ValueError(f"unknown --model {self.model!r}: choose content, motion or both")
         if self.steps < 1 or self.batch < 1:
             raise ValueError("--steps and --batch must be at least 1")
+        if self.cond_blur < 0:
+            raise ValueError(f"--cond-blur {self.cond_blur} must be at least 0 (pixels)")
 
 
 @dataclass

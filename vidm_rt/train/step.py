@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .batches import draw_batch, noisy_condition, step_seed
+from .batches import blurred_condition, draw_batch, noisy_condition, step_seed
 from .run import Run
 
 
@@ -45,6 +45,8 @@ def _role_loss(run: Run, role: str, b: dict[str, Any], gen: Any) -> dict[str, An
     noise = torch.randn(x0.shape, generator=gen).to(device)
     t = t.to(device)
     x_t = loss_fn.q_sample(x0, t, noise)
+    if role == "motion" and run.tc.cond_blur > 0:
+        b["prev"] = blurred_condition(b["prev"], run.tc.cond_blur, gen)
     if role == "motion" and cfg.cond_noise > 0:
         b["prev"] = noisy_condition(b["prev"], cfg.cond_noise, gen)
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=run.autocast):

@@ -227,6 +227,8 @@ def test_summary_lines(base, tmp_path) -> None:
                                 "fp16": _per(**{**{g: f"{g}.onnx" for g in GRAPHS},
                                                 "motion": "motion.fp16.onnx",
                                                 "motion.final": ("motion.onnx", 1)})})
+    # The plain sampler line first: a config without the training-set sampling options.
+    data["config"] = {**data["config"], "cond_noise": 0.0, "prev_input": False}
     m = Manifest.from_dict(data)
     cfg = m.config
     size = (tmp_path / "model.safetensors").stat().st_size / 2**20
@@ -242,6 +244,9 @@ def test_summary_lines(base, tmp_path) -> None:
     noisy = Manifest.from_dict({**data, "config": {**data["config"], "cond_noise": 0.1}})
     assert summary(noisy, tmp_path)[2].endswith(
         ", conditioning noise 0.1 on each previous frame (set by training)")
+    reads = Manifest.from_dict({**data, "config": {**data["config"], "prev_input": True}})
+    assert summary(reads, tmp_path)[2].endswith(
+        "; the motion model reads the previous frame beside the flow")
     target = {"version": "10.3.0", "gpu": "NVIDIA H100", "compute_capability": "9.0",
               "precision": "int8"}
     engine = Manifest.from_dict({**data, "kind": "tensorrt", "tensorrt": target})

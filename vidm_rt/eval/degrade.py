@@ -25,8 +25,9 @@ def _gaussian_kernel(sigma: float) -> np.ndarray:
     return k / k.sum()
 
 
-def blur(v: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    """Gaussian blur of every frame, sigma in pixels (edges reflected)."""
+def blur(v: np.ndarray, sigma: float, rng: np.random.Generator | None,
+         mode: str = "reflect") -> np.ndarray:
+    """Gaussian blur of every frame, sigma in pixels (edges padded by np.pad's `mode`)."""
     if sigma <= 0:
         return v
     k = _gaussian_kernel(sigma)
@@ -35,7 +36,7 @@ def blur(v: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
     for axis in (-1, -2):
         pad = [(0, 0)] * v.ndim
         pad[axis] = (r, r)
-        padded = np.pad(out, pad, mode="reflect")
+        padded = np.pad(out, pad, mode=mode)
         n = out.shape[axis]
         out = sum(k[i] * np.take(padded, range(i, i + n), axis=axis) for i in range(len(k)))
     return out.astype(v.dtype)

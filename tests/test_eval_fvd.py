@@ -87,6 +87,17 @@ def test_spread() -> None:
         spread([])
 
 
+@pytest.mark.parametrize("values", [[857.01], [857.0, 857.3], [0.5], [30.1, 30.2, 30.15],
+                                    [100.0, 1900.0]])
+def test_y_axis_labels_differ_and_hold_every_value(values) -> None:
+    """One FVD set (a single value) or a narrow spread still gets six distinct tick labels."""
+    from vidm_rt.eval.plot import tick_labels, y_range
+
+    lo, hi = y_range(values)
+    assert lo < min(values) and max(values) < hi
+    assert len(set(tick_labels(lo, hi))) == 6
+
+
 def test_scatter_plot_puts_points_where_their_values_say(tmp_path) -> None:
     """Quality against time: log-x scatter with error bars; a point further right is slower,
     one higher up has the higher FVD."""

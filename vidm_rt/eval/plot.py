@@ -28,10 +28,21 @@ def _image(size: tuple[int, int]) -> tuple[Any, Any]:
     return img, ImageDraw.Draw(img)
 
 
-def _y_range(values: Sequence[float]) -> tuple[float, float]:
+def y_range(values: Sequence[float]) -> tuple[float, float]:
+    """The y axis: the values' span padded by 8%, the span at least 1 and 5% of the largest
+    magnitude, so that the six one-decimal tick labels differ even for a single value (one FVD
+    set of 857.01 would otherwise be labelled 856.9 ... 857.1, ticks repeating)."""
     lo, hi = min(values), max(values)
-    pad = max(hi - lo, 1.0) * 0.08
+    span = max(hi - lo, 0.05 * max(abs(lo), abs(hi)), 1.0)
+    mid = (lo + hi) / 2
+    lo, hi = min(lo, mid - span / 2), max(hi, mid + span / 2)
+    pad = (hi - lo) * 0.08
     return lo - pad, hi + pad
+
+
+def tick_labels(lo: float, hi: float) -> list[str]:
+    """The y axis's six labels, bottom to top."""
+    return [f"{lo + (hi - lo) * k / 5:.1f}" for k in range(6)]
 
 
 def _frame(draw: Any, size: tuple[int, int], lo: float, hi: float, y_at: Callable[[float], float],
@@ -39,10 +50,10 @@ def _frame(draw: Any, size: tuple[int, int], lo: float, hi: float, y_at: Callabl
     """Axes box, y ticks, dashed horizontal guides and the labels."""
     w, h = size
     draw.rectangle([LEFT, TOP, w - RIGHT, h - BOTTOM], outline="black")
-    for k in range(6):
+    for k, label in enumerate(tick_labels(lo, hi)):
         y = lo + (hi - lo) * k / 5
         draw.line([LEFT - 4, y_at(y), LEFT, y_at(y)], fill="black")
-        draw.text((4, y_at(y) - 6), f"{y:.1f}", fill="black")
+        draw.text((4, y_at(y) - 6), label, fill="black")
     for name, y in guides.items():
         for x0 in range(LEFT, w - RIGHT, 8):
             draw.line([x0, y_at(y), min(x0 + 4, w - RIGHT), y_at(y)], fill=GREY)
@@ -73,7 +84,7 @@ def line_plot_png(path: Path, series: dict[str, list[float]], title: str, xlabel
     img, draw = _image(size)
     w, h = size
     guides = guides or {}
-    lo, hi = _y_range([y for values in series.values() for y in values] + list(guides.values()))
+    lo, hi = y_range([y for values in series.values() for y in values] + list(guides.values()))
     n = max(len(v) for v in series.values())
 
     def at(i: float, y: float) -> tuple[float, float]:
@@ -108,7 +119,7 @@ def scatter_plot_png(path: Path, series: dict[str, list[Point]], title: str, xla
     w, h = size
     guides = guides or {}
     points = [p for values in series.values() for p in values]
-    lo, hi = _y_range([y + s * e for _, y, e in points for s in (-1, 1)] + list(guides.values()))
+    lo, hi = y_range([y + s * e for _, y, e in points for s in (-1, 1)] + list(guides.values()))
     scale = math.log10 if log_x else float
     xs = [scale(x) for x, _, _ in points]
     x_lo, x_hi = min(xs), max(xs)

@@ -35,6 +35,9 @@ def _states(result) -> dict[str, torch.Tensor]:
 def test_resume_equals_uninterrupted_run(tmp_path) -> None:
     straight = train(_tc(tmp_path / "a"), progress=False)
     train(_tc(tmp_path / "b", steps=2), progress=False)
+    # As if killed after logging past its last save: an entry for step 3 and a line cut short.
+    with (tmp_path / "b" / "log.jsonl").open("a") as f:
+        f.write(json.dumps({"step": 3, "loss": -1.0, "seconds": 1e6}) + '\n{"step": 4, "lo')
     resumed = train(_tc(tmp_path / "b"), resume=True, progress=False)
     a, b = _states(straight), _states(resumed)
     assert a.keys() == b.keys()
@@ -44,9 +47,13 @@ def test_resume_equals_uninterrupted_run(tmp_path) -> None:
     ckpt = load_checkpoint(tmp_path / "a" / "model.safetensors")
     for k, v in ckpt.motion.state_dict().items():
         assert torch.equal(v, straight.ema["motion"].state_dict()[k])
-    log = [json.loads(line) for line in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
-    assert [e["step"] for e in log] == [1, 2, 3, 4]
-    assert all(e["loss"] > 0 for e in log)
+    for run in "ab":
+        log = [json.loads(line)
+               for line in (tmp_path / run / "log.jsonl").read_text().splitlines()]
+        assert [e["step"] for e in log] == [1, 2, 3, 4]  # the resumed log reads as one run
+        assert all(e["loss"] > 0 for e in log)
+        seconds = [e["seconds"] for e in log]
+        assert seconds == sorted(seconds) and seconds[-1] < 1e6
 
 
 # Every option that changes what the resumed steps compute, with a value other than _tc's:

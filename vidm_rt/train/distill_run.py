@@ -39,6 +39,7 @@ from .distill import (
     spacing,
     student_config,
 )
+from .log import LossLog
 
 
 @dataclass
@@ -78,7 +79,12 @@ def distill(dc: DistillConfig, resume: bool = False, progress: bool = True) -> D
                          "it, or choose a new --out")
     start, opt_state = _restore(run) if resume else (0, None)
     main = run.dist.is_main
-    log = _Log(out, dc, start) if main else None
+    log = None
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_write(out / "distill.json") as tmp:
+            tmp.write_text(json.dumps(dataclasses.asdict(dc), indent=2))
+        log = LossLog(out / "log.jsonl", dc.log_every, start)
     last_loss, t0 = math.nan, time.time()
     with bar(dc.total - start, "distill", quiet=not (progress and main)) as advance:
         for step in range(start, dc.total):
@@ -219,27 +225,3 @@ def _save_student(run: _Run, path: Path, rnd: int, step: int) -> None:
             "vidm_rt.distill": json.dumps(dataclasses.asdict(run.dc))}
     cfg = student_config(run.cfg, run.dc.rounds[rnd], run.dc.sample_eta)
     save_checkpoint(path, cfg, cpu.get("content"), cpu.get("motion"), metadata=meta)
-
-
-class _Log:
-    """distill.json and log.jsonl (rank 0)."""
-
-    def __init__(self, out: Path, dc: DistillConfig, start: int) -> None:
-        out.mkdir(parents=True, exist_ok=True)
-        with atomic_write(out / "distill.json") as tmp:
-            tmp.write_text(json.dumps(dataclasses.asdict(dc), indent=2))
-        self.every, self.t0 = dc.log_every, time.time()
-        self.running: list[float] = []
-        self.file = (out / "log.jsonl").open("a")
-
-    def step(self, done: int, loss: float, terms: dict[str, Any], flush: bool) -> None:
-        self.running.append(loss)
-        if done % self.every == 0 or flush:
-            entry = {"step": done, "loss": sum(self.running) / len(self.running), **terms,
-                     "seconds": round(time.time() - self.t0, 2)}
-            self.file.write(json.dumps(entry) + "\n")
-            self.file.flush()
-            self.running = []
-
-    def close(self) -> None:
-        self.file.close()

@@ -13,16 +13,59 @@ from typing import Any
 
 import numpy as np
 
+from ..atomic import atomic_write
 from .run import Run
+
+
+class LossLog:
+    """`log.jsonl` of a training or distillation run: every `every` steps (and where the caller
+    flushes) the mean loss since the previous entry, the loss terms and the run's seconds.
+
+    A run resumed from the save at step `start` first drops the entries after it (a killed run
+    logs past its last save, and those steps are trained again) and any line cut short, and its
+    seconds go on from the last kept entry's: the file reads as one run, one entry per step."""
+
+    def __init__(self, path: Path, every: int, start: int) -> None:
+        kept = []
+        if path.exists():
+            for line in path.read_text().splitlines():
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(entry, dict) and entry.get("step", 0) <= start:
+                    kept.append(entry)
+        with atomic_write(path) as tmp:
+            tmp.write_text("".join(json.dumps(e) + "\n" for e in kept))
+        self.before = float(kept[-1].get("seconds", 0.0)) if kept else 0.0
+        self.every, self.t0 = every, time.time()
+        self.running: list[float] = []
+        self.file = path.open("a")
+
+    def step(self, done: int, loss: float, terms: dict[str, Any], flush: bool = False) -> None:
+        """Step `done` (counted from 1) finished with `loss`."""
+        self.running.append(loss)
+        if done % self.every == 0 or flush:
+            entry = {"step": done, "loss": float(np.mean(self.running)), **terms,
+                     "seconds": round(self.before + self.seconds, 2)}
+            self.file.write(json.dumps(entry) + "\n")
+            self.file.flush()
+            self.running = []
+
+    @property
+    def seconds(self) -> float:
+        """Seconds since this sitting started."""
+        return time.time() - self.t0
+
+    def close(self) -> None:
+        self.file.close()
 
 
 class RunLog:
     def __init__(self, run: Run, start: int, progress: bool) -> None:
         tc, out = run.tc, run.out
-        self.every, self.steps = tc.log_every, tc.steps
-        self.running: list[float] = []
+        self.steps = tc.steps
         self.last_loss = math.nan
-        self.t0 = time.time()
         self.bar = None
         out.mkdir(parents=True, exist_ok=True)
         (out / "train.json").write_text(json.dumps(dataclasses.asdict(tc), indent=2))
@@ -32,30 +75,20 @@ class RunLog:
             self.bar = tqdm(total=tc.steps, initial=start,
                             desc=f"train {tc.model} ({run.cfg.name})", dynamic_ncols=True,
                             file=sys.stderr)
-        self.file = (out / "log.jsonl").open("a")
+        self.losses = LossLog(out / "log.jsonl", tc.log_every, start)
 
     def step(self, done: int, loss: float, terms: dict[str, float]) -> None:
         """Step `done` (counted from 1) finished with `loss`."""
         self.last_loss = loss
-        self.running.append(loss)
-        if done % self.every == 0 or done == self.steps:
-            entry = {"step": done, "loss": float(np.mean(self.running)), **terms,
-                     "seconds": round(self.seconds, 2)}
-            self.file.write(json.dumps(entry) + "\n")
-            self.file.flush()
-            self.running = []
+        self.losses.step(done, loss, terms, flush=done == self.steps)
         if self.bar is not None:
             self.bar.update(1)
             self.bar.set_postfix(loss=f"{loss:.4f}")
 
-    @property
-    def seconds(self) -> float:
-        return time.time() - self.t0
-
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
-        self.file.close()
+        self.losses.close()
 
 
 def write_preview(path: Path, ema: dict[str, Any], cfg: Any, ds: Any, seed: int) -> None:

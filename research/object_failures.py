@@ -4,7 +4,9 @@ Object events (vidm_rt.eval.objects) of one export in three settings, same seeds
     free      the default video: content frame, then each motion frame from the model's own frames
     image     free-running motion from a real first frame (no content model)
     forced    teacher-forced: each motion frame made from the real previous frame
-and the first frames alone (half-formed shapes: an area far below the smallest real shape).
+and the first frames alone (half-formed shapes: an area far below the smallest real shape). Per
+event: the first frame it happens at (min, median, max) and how many videos have it at frame 1,
+the content frame's hand-over to the motion model.
 
     python research/object_failures.py --engine ENGINE --videos 256 --frames 16 \
         --json bench/results/NAME.json
@@ -36,11 +38,12 @@ def _hwc(v: np.ndarray) -> np.ndarray:
 def _summary(name: str, report: dict) -> dict:
     shares = {k: round(v["share"], 3) for k, v in report["shares"].items()}
     firsts = {}
-    for event in ("appear", "vanish"):
+    for event in ("appear", "vanish", "kind", "colour", "size"):
         frames = [o["events"][event] for o in report["per_video"] if o["events"][event]]
-        firsts[event] = ([int(min(frames)), float(np.median(frames)), int(max(frames))]
-                         if frames else None)
-    print(f"{name:8s} {shares}  first frame min/median/max {firsts}", flush=True)
+        firsts[event] = ([int(min(frames)), float(np.median(frames)), int(max(frames)),
+                          frames.count(1)] if frames else None)
+    print(f"{name:8s} {shares}  first frame min/median/max/videos at frame 1 {firsts}",
+          flush=True)
     return {"shares": shares, "first_frames": firsts, "report": report}
 
 

@@ -23,7 +23,7 @@ class LossLog:
 
     A run resumed from the save at step `start` first drops the entries after it (a killed run
     logs past its last save, and those steps are trained again) and any line cut short, and its
-    seconds go on from the last kept entry's: the file reads as one run, one entry per step."""
+    seconds go on from the last kept entry's: the file reads as one run, each logged step once."""
 
     def __init__(self, path: Path, every: int, start: int) -> None:
         kept = []

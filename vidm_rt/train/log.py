@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -47,15 +46,10 @@ class LossLog:
         self.running.append(loss)
         if done % self.every == 0 or flush:
             entry = {"step": done, "loss": float(np.mean(self.running)), **terms,
-                     "seconds": round(self.before + self.seconds, 2)}
+                     "seconds": round(self.before + time.time() - self.t0, 2)}
             self.file.write(json.dumps(entry) + "\n")
             self.file.flush()
             self.running = []
-
-    @property
-    def seconds(self) -> float:
-        """Seconds since this sitting started."""
-        return time.time() - self.t0
 
     def close(self) -> None:
         self.file.close()
@@ -65,10 +59,10 @@ class RunLog:
     def __init__(self, run: Run, start: int, progress: bool) -> None:
         tc, out = run.tc, run.out
         self.steps = tc.steps
-        self.last_loss = math.nan
         self.bar = None
         out.mkdir(parents=True, exist_ok=True)
-        (out / "train.json").write_text(json.dumps(dataclasses.asdict(tc), indent=2))
+        with atomic_write(out / "train.json") as tmp:
+            tmp.write_text(json.dumps(dataclasses.asdict(tc), indent=2))
         if progress:
             from tqdm import tqdm
 
@@ -79,7 +73,6 @@ class RunLog:
 
     def step(self, done: int, loss: float, terms: dict[str, float]) -> None:
         """Step `done` (counted from 1) finished with `loss`."""
-        self.last_loss = loss
         self.losses.step(done, loss, terms, flush=done == self.steps)
         if self.bar is not None:
             self.bar.update(1)
